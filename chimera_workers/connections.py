@@ -1,0 +1,64 @@
+"""Open Redis (standalone or Cluster, detected) and PostgreSQL pools with one clear failure mode."""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.retry import Retry as RedisRetry
+
+from chimera_workers.errors import ServerUnavailable
+
+RedisClient = aioredis.Redis | RedisCluster
+
+_SERVICES_HINT = "run `chimera services up`, or set the URL to a running server"
+
+
+def _retry() -> RedisRetry:
+    return RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=5)
+
+
+async def open_redis(url: str, *, cluster: bool | None = None) -> RedisClient:
+    """Connect to ``url``; a server with cluster mode enabled gets a ``RedisCluster`` client."""
+    client: RedisClient = aioredis.Redis.from_url(url, retry=_retry(), health_check_interval=15)
+    try:
+        info = await client.info("cluster")
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        raise ServerUnavailable(f"cannot reach Redis at {url}: {exc}", hint=_SERVICES_HINT) from exc
+    is_cluster = bool(info.get("cluster_enabled")) if cluster is None else cluster
+    if not is_cluster:
+        return client
+    await client.aclose()
+    cluster_client = RedisCluster.from_url(url, retry=_retry())
+    try:
+        await cluster_client.initialize()
+    except (RedisError, OSError) as exc:
+        await cluster_client.aclose()
+        raise ServerUnavailable(
+            f"cannot reach Redis Cluster at {url}: {exc}", hint=_SERVICES_HINT
+        ) from exc
+    return cluster_client
+
+
+def is_cluster(client: RedisClient) -> bool:
+    """Tell whether ``client`` talks to a Redis Cluster."""
+    return isinstance(client, RedisCluster)
+
+
+async def open_db_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """Create an asyncpg pool for ``url`` or raise ``ServerUnavailable`` naming the URL."""
+    try:
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise ServerUnavailable(
+            f"cannot reach PostgreSQL at {url}: {exc}", hint=_SERVICES_HINT
+        ) from exc
+    assert pool is not None
+    return pool
+
+
+__all__ = ["RedisClient", "RedisConnectionError", "is_cluster", "open_db_pool", "open_redis"]

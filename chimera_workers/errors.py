@@ -1,0 +1,78 @@
+"""The error tree: one base, a retry signal, and the classifier the runner consults."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import redis.exceptions
+
+
+class ChimeraError(Exception):
+    """Base of every error Chimera raises on purpose; ``hint`` tells the user what to do."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+class ConfigError(ChimeraError):
+    """A configuration file, CLI argument or topology is invalid."""
+
+
+class PayloadError(ChimeraError):
+    """A stream payload does not match its declared type."""
+
+
+class ServerUnavailable(ChimeraError):
+    """Redis or PostgreSQL cannot be reached."""
+
+
+class Retry(ChimeraError):
+    """Raise from a handler to ask for another delivery after ``delay_ms`` (or the backoff)."""
+
+    retryable = True
+
+    def __init__(self, message: str = "retry requested", *, delay_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.delay_ms = delay_ms
+
+
+_PERMANENT: tuple[type[BaseException], ...] = (
+    msgspec.ValidationError,
+    msgspec.DecodeError,
+    TypeError,
+    ValueError,
+    KeyError,
+    AttributeError,
+)
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    ConnectionError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+def should_retry(exc: BaseException) -> bool:
+    """Classify ``exc``: True means another delivery may succeed, False means dead-letter now.
+
+    Programming and data errors (bad payloads, type errors) never heal by retrying, so they go
+    straight to the dead-letter stream; connectivity errors and unknown exceptions are retried
+    up to the binding's ``max_deliveries``.
+    """
+    if isinstance(exc, ChimeraError):
+        return exc.retryable
+    if isinstance(exc, _TRANSIENT):
+        return True
+    return not isinstance(exc, _PERMANENT)

