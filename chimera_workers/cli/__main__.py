@@ -1,0 +1,3 @@
+from chimera_workers.cli import main
+
+main()

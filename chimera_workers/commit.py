@@ -1,0 +1,90 @@
+"""Commit finished deliveries: write their emits and XACK them, exactly once.
+
+On a single Redis the emits and the acks go in one MULTI/EXEC, so they happen together or
+not at all. When the connection drops mid-commit the outcome is unknown; the entries still
+pending in the group tell which half of the batch did not happen, and only that half is
+redone. On a Cluster the emitted streams may live on other nodes, so emits are written first
+and acked after (at-least-once emits); each emitted entry carries its origin id so a consumer
+can drop the rare duplicate (``Context.idempotency_key``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chimera_workers.connections import RedisClient, is_cluster
+from chimera_workers.context import Emit
+
+log = logging.getLogger(__name__)
+
+Finished = tuple[str, list[Emit]]
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+class Committer:
+    """Write emits and acks for one (stream, group, consumer)."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        stream: str,
+        group: str,
+        *,
+        is_stopping: Callable[[], bool],
+        max_backoff_s: float = 2.0,
+    ) -> None:
+        self._redis = redis
+        self._stream = stream
+        self._group = group
+        self._cluster = is_cluster(redis)
+        self._is_stopping = is_stopping
+        self._max_backoff_s = max_backoff_s
+
+    async def commit(self, batch: Sequence[Finished]) -> None:
+        """Emit and ack ``batch``; retry through connection loss until it is durable."""
+        todo = list(batch)
+        delay = 0.05
+        while todo:
+            try:
+                await self._write(todo)
+                return
+            except _TRANSIENT as exc:
+                log.warning("commit of %d entries on %s interrupted: %s", len(todo), self._stream, exc)
+            await asyncio.sleep(delay)
+            delay = min(self._max_backoff_s, delay * 2)
+            todo = await self._still_pending(todo)
+
+    async def _write(self, batch: Sequence[Finished]) -> None:
+        ids = [entry_id for entry_id, _ in batch]
+        emits = [emit for _, entry_emits in batch for emit in entry_emits]
+        if self._cluster:
+            if emits:
+                pipe = self._redis.pipeline(transaction=False)
+                for stream, fields in emits:
+                    pipe.xadd(stream, fields)  # type: ignore[arg-type]
+                await pipe.execute()
+            await self._redis.xack(self._stream, self._group, *ids)
+            return
+        pipe = self._redis.pipeline(transaction=bool(emits))
+        for stream, fields in emits:
+            pipe.xadd(stream, fields)  # type: ignore[arg-type]
+        pipe.xack(self._stream, self._group, *ids)
+        await pipe.execute()
+
+    async def _still_pending(self, batch: list[Finished]) -> list[Finished]:
+        # Entries no longer pending were acked by a MULTI that did run (its reply was lost):
+        # their emits happened with the ack, so redoing them would emit twice.
+        while True:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for entry_id, _ in batch:
+                    pipe.xpending_range(self._stream, self._group, entry_id, entry_id, 1)
+                replies = await pipe.execute()
+                return [item for item, rows in zip(batch, replies, strict=True) if rows]
+            except _TRANSIENT:
+                await asyncio.sleep(0.1)

@@ -1,0 +1,338 @@
+"""One binding reading one concrete stream: read, decode, dispatch, retry, dead-letter, commit.
+
+Lifecycle: first this consumer's own pending history (entries it held when it last stopped,
+since consumer names are stable per Procfile slot), then new entries with a batched blocking
+XREADGROUP. In-flight work is bounded by ``max_inflight``; reading pauses when it is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chimera_workers.codec import decode_entry
+from chimera_workers.commit import Committer, Finished
+from chimera_workers.config_ref import ConfigRef
+from chimera_workers.connections import RedisClient
+from chimera_workers.context import Context
+from chimera_workers.dead_letter import move_to_dead_letter
+from chimera_workers.errors import ChimeraError, Retry, should_retry
+from chimera_workers.lanes import KeyedLanes
+from chimera_workers.metrics import WorkerMetrics
+from chimera_workers.reclaim import Reclaimer
+from chimera_workers.scripts import Scripts
+from chimera_workers.stream_ids import decode
+from chimera_workers.topology import App, BindingSpec, StreamSpec
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+@dataclass(slots=True)
+class Delivery:
+    entry_id: str
+    fields: dict[bytes, bytes]
+    deliveries: int
+    event: Any = None
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class StreamConsumer:
+    """Consume ``stream`` for ``binding`` as ``consumer`` until ``stop``."""
+
+    def __init__(
+        self,
+        *,
+        app: App,
+        binding: BindingSpec,
+        stream: StreamSpec,
+        redis: RedisClient,
+        scripts: Scripts,
+        consumer: str,
+        db: asyncpg.Pool | None,
+        config: ConfigRef[Any],
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.app, self.binding, self.spec = app, binding, stream
+        self.redis, self.consumer, self.db, self.config = redis, consumer, db, config
+        self.group = binding.group
+        self.name = stream.name
+        self.dead_letter = binding.dead_letters[stream.name]
+        self._reclaimer = Reclaimer(redis, scripts, stream.name, binding.group, consumer)
+        self._committer = Committer(redis, stream.name, binding.group, is_stopping=self.stopping)
+        self._inflight: dict[str, Delivery] = {}
+        self._finished: list[Finished] = []
+        self._finished_event = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._capacity.set()
+        self._stop = asyncio.Event()
+        self._read_history = True
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lanes: KeyedLanes[Delivery] | None = None
+        m = metrics
+        self._m_processed = m.processed.labels(binding.name, stream.name)
+        self._m_failed = m.failed.labels(binding.name, stream.name)
+        self._m_retried = m.retried.labels(binding.name, stream.name)
+        self._m_dead = m.dead_lettered.labels(binding.name, stream.name)
+        self._m_reclaimed = m.reclaimed.labels(binding.name, stream.name)
+        self._m_latency = m.latency.labels(binding.name)
+        self._metrics = m
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def start(self) -> None:
+        """Create the group if needed and start reading, committing, renewing, reclaiming."""
+        await ensure_group(self.redis, self.name, self.group)
+        self._lanes = KeyedLanes(self.binding.concurrency, self._handle)
+        for coro in (self._read_loop(), self._commit_loop(), self._renew_loop(), self._reclaim_loop()):
+            self._tasks.append(asyncio.create_task(coro))
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop reading; let in-flight work finish within ``grace_s``; commit what finished.
+
+        Work still running at the deadline is cancelled and left pending: this consumer picks
+        it up from its history on restart, or another reclaims it after claim-idle.
+        """
+        self._stop.set()
+        reader, committer, *others = self._tasks
+        reader.cancel()
+        deadline = time.monotonic() + grace_s
+        while set(self._inflight) - self._finished_ids() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._lanes is not None:
+            await self._lanes.close()
+        await self._drain_finished()
+        for task in (committer, *others):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _finished_ids(self) -> set[str]:
+        return {entry_id for entry_id, _ in self._finished}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        backoff = 0.05
+        cursor = "0"
+        while not self._stop.is_set():
+            room = self.binding.max_inflight - len(self._inflight)
+            if room <= 0:
+                self._capacity.clear()
+                await self._capacity.wait()
+                continue
+            count = min(self.binding.batch_size, room)
+            try:
+                if self._read_history:
+                    cursor = await self._read_own_history(cursor, count)
+                else:
+                    await self._read_new(count)
+                backoff = 0.05
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await ensure_group(self.redis, self.name, self.group)
+            except _TRANSIENT as exc:
+                log.warning("%s: read failed (%s); retrying in %.2fs", self.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(2.0, backoff * 2)
+                # Entries delivered by a read whose reply was lost sit in our history.
+                self._read_history, cursor = True, "0"
+
+    async def _read_own_history(self, cursor: str, count: int) -> str:
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.name: cursor}, count=count
+        )
+        entries = reply[0][1] if reply else []
+        if not entries:
+            self._read_history = False
+            return "0"
+        ids = [decode(eid) for eid, _ in entries]
+        counts = await self._reclaimer.delivery_counts(ids)
+        for entry_id, (_, fields) in zip(ids, entries, strict=True):
+            if entry_id not in self._inflight:
+                await self._admit(entry_id, fields, counts.get(entry_id, 1))
+        return ids[-1]
+
+    async def _read_new(self, count: int) -> None:
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.name: ">"}, count=count, block=self.binding.block_ms
+        )
+        if reply:
+            for entry_id, fields in reply[0][1]:
+                await self._admit(decode(entry_id), fields, 1)
+
+    async def _admit(self, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int) -> None:
+        if not fields:
+            # The entry was trimmed or deleted after delivery: nothing to run, just settle it.
+            await self.redis.xack(self.name, self.group, entry_id)
+            return
+        delivery = Delivery(entry_id, fields, deliveries)
+        self._inflight[entry_id] = delivery
+        if deliveries > self.binding.max_deliveries:
+            await self._dead_letter(
+                delivery,
+                f"delivered {deliveries} times (max {self.binding.max_deliveries}); a worker "
+                "probably died while handling it",
+                "",
+            )
+            return
+        try:
+            delivery.event = decode_entry(self.spec.decoder, self.name, entry_id, fields)
+        except ChimeraError as exc:
+            await self._dead_letter(delivery, str(exc), traceback.format_exc())
+            return
+        key = self.binding.ordering_key
+        assert self._lanes is not None
+        self._lanes.submit(getattr(delivery.event, key) if key else None, delivery)
+
+    # -- handling --------------------------------------------------------------------------
+
+    async def _handle(self, d: Delivery) -> None:
+        if self._stop.is_set():
+            # Not started yet: leave it pending rather than start work during shutdown.
+            self._release(d.entry_id)
+            return
+        handler = self.binding.handler
+        attempt = d.deliveries
+        while True:
+            ctx = Context(
+                app=self.app, redis=self.redis, db=self.db, config=self.config.current,
+                config_rev=self.config.rev, metrics=self._metrics, stream=self.name,
+                entry_id=d.entry_id, delivery_count=attempt, fields=d.fields,
+            )
+            started = time.perf_counter()
+            try:
+                await handler(d.event, ctx)
+            except Exception as exc:
+                self._m_failed.inc()
+                if not should_retry(exc) or attempt >= self.binding.max_deliveries:
+                    await self._dead_letter(d, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                    return
+                if self._stop.is_set():
+                    # Shutting down: leave it pending for the next delivery instead of waiting.
+                    self._release(d.entry_id)
+                    return
+                self._m_retried.inc()
+                await asyncio.sleep(self._backoff_s(attempt, exc))
+                attempt += 1
+                await self._count_redelivery(d.entry_id)
+                continue
+            self._m_latency.observe(time.perf_counter() - started)
+            self._finished.append((d.entry_id, ctx.emits))
+            self._finished_event.set()
+            return
+
+    def _backoff_s(self, attempt: int, exc: BaseException) -> float:
+        if isinstance(exc, Retry) and exc.delay_ms is not None:
+            return exc.delay_ms / 1000
+        base = self.binding.retry_backoff_ms * (2 ** (attempt - 1))
+        capped = min(self.binding.retry_backoff_max_ms, base)
+        return capped * random.uniform(0.5, 1.0) / 1000
+
+    async def _count_redelivery(self, entry_id: str) -> None:
+        # XCLAIM to ourselves bumps the PEL's delivery counter, so the count survives a crash
+        # between retries and the next owner dead-letters at the right attempt.
+        try:
+            await self.redis.xclaim(self.name, self.group, self.consumer, 0, [entry_id])
+        except _TRANSIENT:
+            pass
+
+    async def _dead_letter(self, d: Delivery, error: str, tb: str) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await move_to_dead_letter(
+                    self.redis, stream=self.name, group=self.group, entry_id=d.entry_id,
+                    dead_letter=self.dead_letter, error=error, traceback=tb,
+                    handler=self.binding.handler_path, delivery_count=d.deliveries, now_ms=now_ms(),
+                )
+                break
+            except _TRANSIENT:
+                if self._stop.is_set():
+                    break
+                await asyncio.sleep(backoff)
+                backoff = min(2.0, backoff * 2)
+        self._m_dead.inc()
+        log.warning("%s %s dead-lettered to %s: %s", self.name, d.entry_id, self.dead_letter, error)
+        self._release(d.entry_id)
+
+    def _release(self, entry_id: str) -> None:
+        self._inflight.pop(entry_id, None)
+        if len(self._inflight) < self.binding.max_inflight:
+            self._capacity.set()
+
+    # -- committing ------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._finished_event.wait()
+            await self._drain_finished()
+
+    async def _drain_finished(self) -> None:
+        self._finished_event.clear()
+        while self._finished:
+            batch, self._finished = self._finished, []
+            await self._committer.commit(batch)
+            for entry_id, _ in batch:
+                self._release(entry_id)
+            self._m_processed.inc(len(batch))
+
+    # -- recovery --------------------------------------------------------------------------
+
+    async def _renew_loop(self) -> None:
+        period = max(0.05, self.binding.claim_idle_ms / 3000)
+        while True:
+            await asyncio.sleep(period)
+            if self._inflight:
+                try:
+                    await self._reclaimer.renew(list(self._inflight))
+                except _TRANSIENT as exc:
+                    log.warning("%s: claim renewal failed: %s", self.name, exc)
+
+    async def _reclaim_loop(self) -> None:
+        period = max(0.1, self.binding.claim_idle_ms / 2000)
+        reap_every = max(1, int(60 / period))
+        rounds = 0
+        while True:
+            await asyncio.sleep(period * random.uniform(0.8, 1.2))
+            rounds += 1
+            try:
+                room = self.binding.max_inflight - len(self._inflight)
+                for c in await self._reclaimer.reclaim(self.binding.claim_idle_ms, room):
+                    if c.entry_id in self._inflight:
+                        continue
+                    self._m_reclaimed.inc()
+                    await self._admit(c.entry_id, c.fields, c.deliveries)
+                if rounds % reap_every == 0:
+                    await self._reclaimer.reap_consumers(max(600_000, 20 * self.binding.claim_idle_ms))
+            except _TRANSIENT as exc:
+                log.warning("%s: reclaim failed: %s", self.name, exc)
+
+
+async def ensure_group(redis: RedisClient, stream: str, group: str) -> None:
+    """Create ``group`` on ``stream`` from the beginning, creating the stream if needed."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+

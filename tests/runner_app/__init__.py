@@ -1,0 +1,1 @@
+"""A tiny application for the runner tests: typed events and handlers with observable effects."""
