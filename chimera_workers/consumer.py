@@ -26,7 +26,7 @@ from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
 from chimera_workers.dead_letter import move_to_dead_letter
-from chimera_workers.errors import ChimeraError, Retry, should_retry
+from chimera_workers.errors import ChimeraError, Retry, is_outage, should_retry
 from chimera_workers.lanes import KeyedLanes
 from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.reclaim import Reclaimer
@@ -213,6 +213,7 @@ class StreamConsumer:
             return
         handler = self.binding.handler
         attempt = d.deliveries
+        outage_s = self.binding.retry_backoff_ms / 1000
         while True:
             ctx = Context(
                 app=self.app, redis=self.redis, db=self.db, config=self.config.current,
@@ -224,7 +225,14 @@ class StreamConsumer:
                 await handler(d.event, ctx)
             except Exception as exc:
                 self._m_failed.inc()
+                if is_outage(exc) and not self._stop.is_set():
+                    # A server is down, not the event bad: wait it out without spending attempts.
+                    log.warning("%s %s: %s; retrying in %.2fs", self.name, d.entry_id, exc, outage_s)
+                    await asyncio.sleep(outage_s)
+                    outage_s = min(self.binding.retry_backoff_max_ms / 1000, outage_s * 2)
+                    continue
                 if not should_retry(exc) or attempt >= self.binding.max_deliveries:
+                    d.deliveries = attempt
                     await self._dead_letter(d, f"{type(exc).__name__}: {exc}", traceback.format_exc())
                     return
                 if self._stop.is_set():

@@ -64,6 +64,38 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+_OUTAGE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    ConnectionError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Tell whether ``exc`` means a server is unreachable rather than that the event is bad.
+
+    The runner retries such failures in place without spending the event's delivery
+    attempts, so a Redis or PostgreSQL restart never dead-letters healthy events.
+    """
+    if isinstance(exc, ChimeraError):
+        return isinstance(exc, ServerUnavailable)
+    return isinstance(exc, _OUTAGE) or _is_pg_connection_error(exc)
+
+
+def _is_pg_connection_error(exc: BaseException) -> bool:
+    # asyncpg is imported lazily: the error tree must not require it.
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(
+        exc, asyncpg.exceptions.ConnectionDoesNotExistError | asyncpg.exceptions.CannotConnectNowError
+    ) or isinstance(exc, asyncpg.exceptions.InterfaceError) and "connection" in str(exc)
+
+
 def should_retry(exc: BaseException) -> bool:
     """Classify ``exc``: True means another delivery may succeed, False means dead-letter now.
 

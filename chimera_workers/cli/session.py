@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from chimera_workers.connections import RedisClient, open_redis
-from chimera_workers.endpoints import resolve_endpoints
+from chimera_workers.endpoints import resolve_redis_url
 from chimera_workers.settings import Settings
 from chimera_workers.topology import App
 from chimera_workers.topology_loader import load_app
@@ -21,8 +21,7 @@ def load_topology(streams: Path | None) -> App:
 @asynccontextmanager
 async def redis_session(app: App) -> AsyncIterator[RedisClient]:
     """Yield a Redis client for the configured (or embedded) server, closed afterwards."""
-    endpoints = resolve_endpoints(Settings.from_env())
-    redis = await open_redis(endpoints.redis_url)
+    redis = await open_redis(resolve_redis_url(Settings.from_env()))
     try:
         yield redis
     finally:

@@ -14,7 +14,7 @@ import typer
 
 from chimera_workers.cli.common import run, user_errors
 from chimera_workers.connections import open_db_pool, open_redis
-from chimera_workers.endpoints import resolve_endpoints
+from chimera_workers.endpoints import resolve_database_url, resolve_redis_url
 from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.settings import Settings
 from chimera_workers.topology_loader import load_app
@@ -48,9 +48,10 @@ def worker(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     app = load_app(streams or Path(settings.streams_file))
-    endpoints = resolve_endpoints(settings)
+    redis_url = resolve_redis_url(settings)
+    database_url = None if no_db else resolve_database_url(settings)
     schedules = [] if no_schedules else (schedule or None)
-    run(_run(app, endpoints.redis_url, None if no_db else endpoints.database_url,
+    run(_run(app, redis_url, database_url,
              consumer_name(consumer), binding or None, schedules, metrics_port, grace))
 
 

@@ -40,9 +40,11 @@ async def pending(redis: RedisClient, stream: str = JOBS, group: str = "jobs") -
     return int((await redis.xpending(stream, group))["pending"])
 
 
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[RedisClient]:
-    redis = await open_redis(redis_url, retries=0)
+@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
+    """The runner's cases run on a single Redis and on a 3-master Redis Cluster."""
+    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
+    redis = await open_redis(url, retries=0)
     yield redis
     await redis.aclose()
 
@@ -260,8 +262,12 @@ async def test_retention_never_trims_unread_entries(tmp_path: Path, client: Redi
     first = (await client.xrange(JOBS, count=1))[0][0]
     assert first == ids[500]
     await client.xack(JOBS, "jobs", *ids[500:])
-    await client.xreadgroup("jobs", "c", {JOBS: ">"}, count=1000)
-    removed = await trim_stream(client, scripts, JOBS, spec.retention, now_ms())
+    rest = await client.xreadgroup("jobs", "c", {JOBS: ">"}, count=1000)
+    # Read but not acked: still pending, so still protected.
+    await trim_stream(client, scripts, JOBS, spec.retention, now_ms())
+    assert await client.xlen(JOBS) == 400
+    await client.xack(JOBS, "jobs", *[eid for eid, _ in rest[0][1]])
+    await trim_stream(client, scripts, JOBS, spec.retention, now_ms())
     assert await client.xlen(JOBS) == 100
 
 
@@ -297,8 +303,10 @@ async def test_idle_consumer_is_reaped_only_with_an_empty_pending_list(
 
     await ensure_group(client, JOBS, "jobs")
     await enqueue(client, [Job(seq=1)])
+    await enqueue(client, [Job(seq=2)])
     await client.xreadgroup("jobs", "holder", {JOBS: ">"}, count=1)
-    await client.xreadgroup("jobs", "empty", {JOBS: ">"}, count=1)
+    done = await client.xreadgroup("jobs", "empty", {JOBS: ">"}, count=1)
+    await client.xack(JOBS, "jobs", done[0][1][0][0])
     await asyncio.sleep(0.15)
     reaper = Reclaimer(client, Scripts(client), JOBS, "jobs", "me")
     assert await reaper.reap_consumers(100) == ["empty"]

@@ -1,0 +1,1 @@
+"""A small importable app for the topology loader tests: payload types and handlers."""
