@@ -24,7 +24,9 @@ def entry_fields(event: msgspec.Struct) -> dict[bytes, bytes]:
     return {PAYLOAD_FIELD: _encoder.encode(event)}
 
 
-def decode_entry(decoder: msgspec.json.Decoder[Any], stream: str, entry_id: str, fields: Fields) -> Any:
+def decode_entry(
+    decoder: msgspec.json.Decoder[Any], stream: str, entry_id: str, fields: Fields
+) -> Any:
     """Decode an entry's payload with the stream's decoder; raise ``PayloadError`` saying where."""
     raw = fields.get(PAYLOAD_FIELD)
     if raw is None:

@@ -54,7 +54,9 @@ class Committer:
                 await self._write(todo)
                 return
             except _TRANSIENT as exc:
-                log.warning("commit of %d entries on %s interrupted: %s", len(todo), self._stream, exc)
+                log.warning(
+                    "commit of %d entries on %s interrupted: %s", len(todo), self._stream, exc
+                )
             await asyncio.sleep(delay)
             delay = min(self._max_backoff_s, delay * 2)
             todo = await self._still_pending(todo)

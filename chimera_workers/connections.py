@@ -27,7 +27,9 @@ async def open_redis(url: str, *, cluster: bool | None = None, retries: int = 3)
     The worker passes ``retries=0``: it resolves a failed command itself (a transparently
     retried MULTI/EXEC whose reply was lost would emit twice).
     """
-    client: RedisClient = aioredis.Redis.from_url(url, retry=_retry(retries), health_check_interval=15)
+    client: RedisClient = aioredis.Redis.from_url(
+        url, retry=_retry(retries), health_check_interval=15
+    )
     try:
         info = await client.info("cluster")
     except (RedisError, OSError) as exc:

@@ -8,6 +8,7 @@ XREADGROUP. In-flight work is bounded by ``max_inflight``; reading pauses when i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -79,6 +80,7 @@ class StreamConsumer:
         self._finished_event = asyncio.Event()
         self._capacity = asyncio.Event()
         self._capacity.set()
+        self._progress = asyncio.Event()
         self._stop = asyncio.Event()
         self._read_history = True
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,7 +105,12 @@ class StreamConsumer:
         """Create the group if needed and start reading, committing, renewing, reclaiming."""
         await ensure_group(self.redis, self.name, self.group)
         self._lanes = KeyedLanes(self.binding.concurrency, self._handle)
-        for coro in (self._read_loop(), self._commit_loop(), self._renew_loop(), self._reclaim_loop()):
+        for coro in (
+            self._read_loop(),
+            self._commit_loop(),
+            self._renew_loop(),
+            self._reclaim_loop(),
+        ):
             self._tasks.append(asyncio.create_task(coro))
 
     async def stop(self, grace_s: float) -> None:
@@ -116,8 +123,13 @@ class StreamConsumer:
         reader, committer, *others = self._tasks
         reader.cancel()
         deadline = time.monotonic() + grace_s
-        while set(self._inflight) - self._finished_ids() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        while set(self._inflight) - self._finished_ids():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
         if self._lanes is not None:
             await self._lanes.close()
         await self._drain_finished()
@@ -158,7 +170,7 @@ class StreamConsumer:
                 self._read_history, cursor = True, "0"
 
     async def _read_own_history(self, cursor: str, count: int) -> str:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.name: cursor}, count=count
         )
         entries = reply[0][1] if reply else []
@@ -173,14 +185,16 @@ class StreamConsumer:
         return ids[-1]
 
     async def _read_new(self, count: int) -> None:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.name: ">"}, count=count, block=self.binding.block_ms
         )
         if reply:
             for entry_id, fields in reply[0][1]:
                 await self._admit(decode(entry_id), fields, 1)
 
-    async def _admit(self, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int) -> None:
+    async def _admit(
+        self, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int
+    ) -> None:
         if not fields:
             # The entry was trimmed or deleted after delivery: nothing to run, just settle it.
             await self.redis.xack(self.name, self.group, entry_id)
@@ -216,9 +230,16 @@ class StreamConsumer:
         outage_s = self.binding.retry_backoff_ms / 1000
         while True:
             ctx = Context(
-                app=self.app, redis=self.redis, db=self.db, config=self.config.current,
-                config_rev=self.config.rev, metrics=self._metrics, stream=self.name,
-                entry_id=d.entry_id, delivery_count=attempt, fields=d.fields,
+                app=self.app,
+                redis=self.redis,
+                db=self.db,
+                config=self.config.current,
+                config_rev=self.config.rev,
+                metrics=self._metrics,
+                stream=self.name,
+                entry_id=d.entry_id,
+                delivery_count=attempt,
+                fields=d.fields,
             )
             started = time.perf_counter()
             try:
@@ -227,13 +248,17 @@ class StreamConsumer:
                 self._m_failed.inc()
                 if is_outage(exc) and not self._stop.is_set():
                     # A server is down, not the event bad: wait it out without spending attempts.
-                    log.warning("%s %s: %s; retrying in %.2fs", self.name, d.entry_id, exc, outage_s)
+                    log.warning(
+                        "%s %s: %s; retrying in %.2fs", self.name, d.entry_id, exc, outage_s
+                    )
                     await asyncio.sleep(outage_s)
                     outage_s = min(self.binding.retry_backoff_max_ms / 1000, outage_s * 2)
                     continue
                 if not should_retry(exc) or attempt >= self.binding.max_deliveries:
                     d.deliveries = attempt
-                    await self._dead_letter(d, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                    await self._dead_letter(
+                        d, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                    )
                     return
                 if self._stop.is_set():
                     # Shutting down: leave it pending for the next delivery instead of waiting.
@@ -247,31 +272,37 @@ class StreamConsumer:
             self._m_latency.observe(time.perf_counter() - started)
             self._finished.append((d.entry_id, ctx.emits))
             self._finished_event.set()
+            self._progress.set()
             return
 
     def _backoff_s(self, attempt: int, exc: BaseException) -> float:
         if isinstance(exc, Retry) and exc.delay_ms is not None:
-            return exc.delay_ms / 1000
-        base = self.binding.retry_backoff_ms * (2 ** (attempt - 1))
+            return float(exc.delay_ms) / 1000
+        base = self.binding.retry_backoff_ms << max(0, attempt - 1)
         capped = min(self.binding.retry_backoff_max_ms, base)
         return capped * random.uniform(0.5, 1.0) / 1000
 
     async def _count_redelivery(self, entry_id: str) -> None:
         # XCLAIM to ourselves bumps the PEL's delivery counter, so the count survives a crash
         # between retries and the next owner dead-letters at the right attempt.
-        try:
+        with contextlib.suppress(*_TRANSIENT):
             await self.redis.xclaim(self.name, self.group, self.consumer, 0, [entry_id])
-        except _TRANSIENT:
-            pass
 
     async def _dead_letter(self, d: Delivery, error: str, tb: str) -> None:
         backoff = 0.05
         while True:
             try:
                 await move_to_dead_letter(
-                    self.redis, stream=self.name, group=self.group, entry_id=d.entry_id,
-                    dead_letter=self.dead_letter, error=error, traceback=tb,
-                    handler=self.binding.handler_path, delivery_count=d.deliveries, now_ms=now_ms(),
+                    self.redis,
+                    stream=self.name,
+                    group=self.group,
+                    entry_id=d.entry_id,
+                    dead_letter=self.dead_letter,
+                    error=error,
+                    traceback=tb,
+                    handler=self.binding.handler_path,
+                    delivery_count=d.deliveries,
+                    now_ms=now_ms(),
                 )
                 break
             except _TRANSIENT:
@@ -285,6 +316,7 @@ class StreamConsumer:
 
     def _release(self, entry_id: str) -> None:
         self._inflight.pop(entry_id, None)
+        self._progress.set()
         if len(self._inflight) < self.binding.max_inflight:
             self._capacity.set()
 
@@ -331,7 +363,9 @@ class StreamConsumer:
                     self._m_reclaimed.inc()
                     await self._admit(c.entry_id, c.fields, c.deliveries)
                 if rounds % reap_every == 0:
-                    await self._reclaimer.reap_consumers(max(600_000, 20 * self.binding.claim_idle_ms))
+                    await self._reclaimer.reap_consumers(
+                        max(600_000, 20 * self.binding.claim_idle_ms)
+                    )
             except _TRANSIENT as exc:
                 log.warning("%s: reclaim failed: %s", self.name, exc)
 
@@ -343,4 +377,3 @@ async def ensure_group(redis: RedisClient, stream: str, group: str) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
-

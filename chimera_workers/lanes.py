@@ -44,13 +44,13 @@ class KeyedLanes(Generic[T]):
             if key is _NO_KEY:
                 await self._process(item)  # type: ignore[arg-type]
                 continue
-            queued = self._by_key[key]  # type: ignore[index]
+            queued = self._by_key[key]
             # The item stays at the head while it runs, so a concurrent submit for this key
             # appends behind it instead of scheduling the key on a second lane.
             while queued:
                 await self._process(queued[0])
                 queued.popleft()
-            del self._by_key[key]  # type: ignore[arg-type]
+            del self._by_key[key]
 
     async def close(self) -> None:
         """Cancel the lanes (callers drain or abandon in-flight work first)."""

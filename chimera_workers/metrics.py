@@ -14,9 +14,15 @@ class WorkerMetrics:
         self.registry = registry or CollectorRegistry()
         labels = ("binding", "stream")
         r = self.registry
-        self.processed = Counter("chimera_processed", "Entries handled and acked", labels, registry=r)
-        self.failed = Counter("chimera_failed", "Handler invocations that raised", labels, registry=r)
-        self.retried = Counter("chimera_retried", "Deliveries retried after a failure", labels, registry=r)
+        self.processed = Counter(
+            "chimera_processed", "Entries handled and acked", labels, registry=r
+        )
+        self.failed = Counter(
+            "chimera_failed", "Handler invocations that raised", labels, registry=r
+        )
+        self.retried = Counter(
+            "chimera_retried", "Deliveries retried after a failure", labels, registry=r
+        )
         self.dead_lettered = Counter(
             "chimera_dead_lettered", "Entries moved to a dead-letter stream", labels, registry=r
         )
@@ -24,20 +30,28 @@ class WorkerMetrics:
             "chimera_reclaimed", "Entries reclaimed from idle consumers", labels, registry=r
         )
         self.latency = Histogram(
-            "chimera_handler_seconds", "Handler latency", ("binding",), buckets=_LATENCY_BUCKETS,
+            "chimera_handler_seconds",
+            "Handler latency",
+            ("binding",),
+            buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         group_labels = ("stream", "group")
-        self.lag = Gauge("chimera_group_lag", "Entries not yet delivered to the group", group_labels,
-                         registry=r)
-        self.pending = Gauge("chimera_group_pending", "Entries delivered but not acked", group_labels,
-                             registry=r)
+        self.lag = Gauge(
+            "chimera_group_lag", "Entries not yet delivered to the group", group_labels, registry=r
+        )
+        self.pending = Gauge(
+            "chimera_group_pending", "Entries delivered but not acked", group_labels, registry=r
+        )
         self.oldest_pending_age = Gauge(
-            "chimera_group_oldest_pending_seconds", "Age of the oldest pending entry", group_labels,
+            "chimera_group_oldest_pending_seconds",
+            "Age of the oldest pending entry",
+            group_labels,
             registry=r,
         )
-        self.schedule_runs = Counter("chimera_schedule_runs", "Scheduled job runs", ("schedule",),
-                                     registry=r)
+        self.schedule_runs = Counter(
+            "chimera_schedule_runs", "Scheduled job runs", ("schedule",), registry=r
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` on ``addr:port`` from a background thread."""

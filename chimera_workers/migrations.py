@@ -65,34 +65,43 @@ def discover(directory: Path | str) -> list[Migration]:
     """
     root = Path(directory)
     if not root.is_dir():
-        raise ConfigError(f"migrations directory {root} does not exist",
-                          hint="create it, or pass the right directory with --dir")
+        raise ConfigError(
+            f"migrations directory {root} does not exist",
+            hint="create it, or pass the right directory with --dir",
+        )
     found: dict[int, Migration] = {}
     for path in sorted(p for p in root.iterdir() if p.is_file()):
         if not (path.suffix == ".sql" or path.name[:1].isdigit()):
             continue
         match = _NAME.fullmatch(path.name)
         if match is None:
-            raise ConfigError(f"bad migration file name {path}",
-                              hint="name migrations NNNN_description.sql, e.g. 0002_add_orders.sql")
+            raise ConfigError(
+                f"bad migration file name {path}",
+                hint="name migrations NNNN_description.sql, e.g. 0002_add_orders.sql",
+            )
         version = int(match["version"])
         if version in found:
-            raise ConfigError(f"migration {path} reuses version {version:04d} of "
-                              f"{found[version].path.name}", hint="give each file its own number")
+            raise ConfigError(
+                f"migration {path} reuses version {version:04d} of {found[version].path.name}",
+                hint="give each file its own number",
+            )
         # Line endings are normalized so a CRLF checkout does not look like an edit.
         data = path.read_bytes().replace(b"\r\n", b"\n")
         try:
             sql = data.decode()
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"migration {path} is not UTF-8 text: {exc}",
-                              hint="save the file as UTF-8") from exc
+            raise ConfigError(
+                f"migration {path} is not UTF-8 text: {exc}", hint="save the file as UTF-8"
+            ) from exc
         checksum = hashlib.sha256(data).hexdigest()
         found[version] = Migration(version, match["name"], path, checksum, sql)
     migrations = [found[v] for v in sorted(found)]
     for expected, migration in enumerate(migrations, start=1):
         if migration.version != expected:
-            raise ConfigError(f"migration {migration.path} skips version {expected:04d}",
-                              hint="number migrations 0001, 0002, ... without gaps")
+            raise ConfigError(
+                f"migration {migration.path} skips version {expected:04d}",
+                hint="number migrations 0001, 0002, ... without gaps",
+            )
     return migrations
 
 
@@ -128,10 +137,12 @@ async def status(pool_or_url: asyncpg.Pool | str, directory: Path | str) -> list
             report.append(MigrationStatus(m.version, m.name, "pending"))
         else:
             state: Literal["applied", "changed"] = (
-                "applied" if row["checksum"] == m.checksum else "changed")
+                "applied" if row["checksum"] == m.checksum else "changed"
+            )
             report.append(MigrationStatus(m.version, m.name, state, row["applied_at"]))
-    report += [MigrationStatus(v, r["name"], "unknown", r["applied_at"])
-               for v, r in recorded.items()]
+    report += [
+        MigrationStatus(v, r["name"], "unknown", r["applied_at"]) for v, r in recorded.items()
+    ]
     return sorted(report, key=lambda s: s.version)
 
 
@@ -141,8 +152,10 @@ async def _upgrade_locked(conn: asyncpg.Connection, migrations: list[Migration])
     applied: dict[int, str] = {r["version"]: r["checksum"] for r in rows}
     for migration in migrations:
         if applied.get(migration.version, migration.checksum) != migration.checksum:
-            raise ConfigError(f"migration {migration.path} was edited after it was applied",
-                              hint="restore the applied file and put the change in a new migration")
+            raise ConfigError(
+                f"migration {migration.path} was edited after it was applied",
+                hint="restore the applied file and put the change in a new migration",
+            )
     pending = [m for m in migrations if m.version not in applied]
     for migration in pending:
         await _apply(conn, migration)
@@ -155,13 +168,17 @@ async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
             await conn.execute(migration.sql)
             await conn.execute(
                 f"INSERT INTO {TABLE} (version, name, checksum) VALUES ($1, $2, $3)",
-                migration.version, migration.name, migration.checksum,
+                migration.version,
+                migration.name,
+                migration.checksum,
             )
     except asyncpg.PostgresConnectionError:
         raise
     except asyncpg.PostgresError as exc:
-        raise ConfigError(f"migration {migration.path} failed: {exc}",
-                          hint="fix the file; its transaction was rolled back") from exc
+        raise ConfigError(
+            f"migration {migration.path} failed: {exc}",
+            hint="fix the file; its transaction was rolled back",
+        ) from exc
 
 
 @asynccontextmanager
@@ -173,8 +190,10 @@ async def _connection(pool_or_url: asyncpg.Pool | str) -> AsyncIterator[asyncpg.
         async with pool.acquire() as conn:
             yield conn
     except (OSError, asyncpg.PostgresConnectionError) as exc:
-        raise ServerUnavailable(f"lost the connection to PostgreSQL: {exc}",
-                                hint="check that the server is running, then retry") from exc
+        raise ServerUnavailable(
+            f"lost the connection to PostgreSQL: {exc}",
+            hint="check that the server is running, then retry",
+        ) from exc
     finally:
         if own:
             await pool.close()

@@ -40,11 +40,15 @@ def parse_procfile(path: Path) -> list[ProcessType]:
             )
         name, command = match.groups()
         if name in seen:
-            raise ConfigError(f"{path}:{number}: process type {name!r} already defined on line {seen[name]}")
+            raise ConfigError(
+                f"{path}:{number}: process type {name!r} already defined on line {seen[name]}"
+            )
         seen[name] = number
         out.append(ProcessType(name, command.strip(), number))
     if not out:
-        raise ConfigError(f"{path}: no process types", hint="add lines like `worker: chimera worker`")
+        raise ConfigError(
+            f"{path}: no process types", hint="add lines like `worker: chimera worker`"
+        )
     return out
 
 
@@ -56,7 +60,9 @@ def parse_concurrency(spec: list[str], known: list[ProcessType]) -> dict[str, in
         if not sep or not value.isdigit():
             raise ConfigError(f"--concurrency {item!r}: expected NAME=COUNT, e.g. worker=2")
         if name not in counts:
-            raise ConfigError(f"--concurrency {item!r}: no process type {name!r}",
-                              hint=f"Procfile defines: {', '.join(counts)}")
+            raise ConfigError(
+                f"--concurrency {item!r}: no process type {name!r}",
+                hint=f"Procfile defines: {', '.join(counts)}",
+            )
         counts[name] = int(value)
     return counts

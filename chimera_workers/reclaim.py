@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 from dataclasses import dataclass
 
 from redis.exceptions import ResponseError
@@ -75,7 +76,9 @@ class Reclaimer:
         counts = await self.delivery_counts([entry_id for entry_id, _ in entries])
         return [Claimed(eid, fields, counts.get(eid, 1)) for eid, fields in entries]
 
-    async def _xautoclaim(self, min_idle_ms: int, count: int) -> list[tuple[str, dict[bytes, bytes] | None]]:
+    async def _xautoclaim(
+        self, min_idle_ms: int, count: int
+    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
         reply = await self._redis.xautoclaim(
             self._stream, self._group, self._consumer, min_idle_ms, self._cursor, count=count
         )
@@ -84,12 +87,16 @@ class Reclaimer:
         self._cursor = decode(reply[0])
         return [(decode(eid), fields) for eid, fields in reply[1]]
 
-    async def _xpending_xclaim(self, min_idle_ms: int, count: int) -> list[tuple[str, dict[bytes, bytes] | None]]:
-        rows = await self._redis.xpending_range(self._stream, self._group, "-", "+", count * 4)
-        ids = [r["message_id"] for r in rows if int(r["time_since_delivered"]) >= min_idle_ms][:count]
+    async def _xpending_xclaim(
+        self, min_idle_ms: int, count: int
+    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
+        rows: Any = await self._redis.xpending_range(self._stream, self._group, "-", "+", count * 4)
+        ids = [r["message_id"] for r in rows if int(r["time_since_delivered"]) >= min_idle_ms][
+            :count
+        ]
         if not ids:
             return []
-        claimed = await self._redis.xclaim(
+        claimed: Any = await self._redis.xclaim(
             self._stream, self._group, self._consumer, min_idle_ms, ids
         )
         found = {decode(eid): fields for eid, fields in claimed}
@@ -100,8 +107,12 @@ class Reclaimer:
         if not entry_ids:
             return {}
         ordered = sorted(entry_ids, key=_id_key)
-        rows = await self._redis.xpending_range(
-            self._stream, self._group, ordered[0], ordered[-1], len(ordered) * 2 + 10,
+        rows: Any = await self._redis.xpending_range(
+            self._stream,
+            self._group,
+            ordered[0],
+            ordered[-1],
+            len(ordered) * 2 + 10,
             consumername=self._consumer,
         )
         wanted = set(entry_ids)

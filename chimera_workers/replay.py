@@ -30,7 +30,7 @@ _PAGE = 500
 
 
 def parse_bound(text: str, *, end: bool) -> str:
-    """Turn ``-``/``+``, an entry id, epoch milliseconds or an ISO-8601 time into an XRANGE bound."""
+    """Turn ``-``/``+``, an entry id, epoch ms or an ISO-8601 time into an XRANGE bound."""
     if text in ("-", "+") or _ID.match(text):
         return text
     try:
@@ -60,11 +60,13 @@ def import_handler(path: str) -> Handler:
     return handler
 
 
-async def read_range(redis: RedisClient, stream: str, start: str, end: str) -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
+async def read_range(
+    redis: RedisClient, stream: str, start: str, end: str
+) -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
     """Yield entries of ``stream`` between ``start`` and ``end`` inclusive, page by page."""
     lower = start
     while True:
-        rows = await redis.xrange(stream, min=lower, max=end, count=_PAGE)
+        rows: Any = await redis.xrange(stream, min=lower, max=end, count=_PAGE)
         for entry_id, fields in rows:
             yield decode(entry_id), fields
         if len(rows) < _PAGE:
@@ -98,8 +100,10 @@ async def replay(
     if (into is None) == (handler is None):
         raise ConfigError("give exactly one of --into or --handler")
     if into is not None and app.stream(into).payload_type is not spec.payload_type:
-        raise ConfigError(f"{into} carries {app.stream(into).payload_type.__name__}, "
-                          f"{stream} carries {spec.payload_type.__name__}")
+        raise ConfigError(
+            f"{into} carries {app.stream(into).payload_type.__name__}, "
+            f"{stream} carries {spec.payload_type.__name__}"
+        )
     func = import_handler(handler) if handler else None
     if not dry_run:
         # Validate the whole range first, so a corrupt entry stops the replay before any write.
@@ -125,8 +129,17 @@ async def replay(
             report.written += 1
             continue
         assert func is not None
-        ctx = Context(app=app, redis=redis, db=db, config=None, config_rev=0, metrics=None,
-                      stream=stream, entry_id=entry_id, fields=fields)
+        ctx = Context(
+            app=app,
+            redis=redis,
+            db=db,
+            config=None,
+            config_rev=0,
+            metrics=None,
+            stream=stream,
+            entry_id=entry_id,
+            fields=fields,
+        )
         await func(event, ctx)
         for target, emit_fields in ctx.emits:
             await redis.xadd(target, emit_fields)  # type: ignore[arg-type]

@@ -81,17 +81,24 @@ class Scheduler:
         """Run ``job`` for tick ``due_ms`` if this worker wins it; return whether it ran."""
         period = next_due_ms(job, due_ms) - due_ms
         claimed = await self._redis.set(
-            schedule_tick(job.name, due_ms), self._owner, nx=True, px=max(job.lock_ttl_ms, 2 * period)
+            schedule_tick(job.name, due_ms),
+            self._owner,
+            nx=True,
+            px=max(job.lock_ttl_ms, 2 * period),
         )
         if not claimed:
             return False
         lock = FencedLock(
-            self._redis, schedule_lock(job.name), ttl_ms=job.lock_ttl_ms,
+            self._redis,
+            schedule_lock(job.name),
+            ttl_ms=job.lock_ttl_ms,
             fence_key=schedule_fence(job.name),
         )
         token = await lock.acquire()
         if token is None:
-            log.info("schedule %s: previous run still holds the lock; tick %d skipped", job.name, due_ms)
+            log.info(
+                "schedule %s: previous run still holds the lock; tick %d skipped", job.name, due_ms
+            )
             return False
         keeper = asyncio.create_task(_keep_extended(lock, token))
         try:

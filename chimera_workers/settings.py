@@ -18,8 +18,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Build settings from ``CHIMERA_REDIS_URL``, ``CHIMERA_DATABASE_URL``, ``CHIMERA_STATE_DIR``
-        and ``CHIMERA_STREAMS``."""
+        """Build settings from the ``CHIMERA_REDIS_URL``, ``CHIMERA_DATABASE_URL``,
+        ``CHIMERA_STATE_DIR`` and ``CHIMERA_STREAMS`` variables."""
         env = os.environ if environ is None else environ
         return cls(
             redis_url=env.get("CHIMERA_REDIS_URL") or None,

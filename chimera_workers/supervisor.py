@@ -92,8 +92,10 @@ class Supervisor:
             started = time.monotonic()
             env = {**self._env, "CHIMERA_SLOT": slot.name}
             slot.proc = await asyncio.create_subprocess_exec(
-                *_argv(slot.ptype.command), env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                *_argv(slot.ptype.command),
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             self._echo(f"{slot.name} | started pid {slot.proc.pid}")
             assert slot.proc.stdout is not None

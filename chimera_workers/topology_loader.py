@@ -54,12 +54,22 @@ SYMBOL = SYMBOL_PLACEHOLDER
 _PLACEHOLDER = re.compile(r"<[^<>]*>")
 _BAD_SYMBOL = re.compile(r"[\s{}<>]")
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(BindingDecl)}
-_MINIMUMS = {"batch_size": 1, "block_ms": 0, "concurrency": 1, "max_deliveries": 1,
-             "retry_backoff_ms": 1, "retry_backoff_max_ms": 1, "claim_idle_ms": 1}
+_MINIMUMS = {
+    "batch_size": 1,
+    "block_ms": 0,
+    "concurrency": 1,
+    "max_deliveries": 1,
+    "retry_backoff_ms": 1,
+    "retry_backoff_max_ms": 1,
+    "claim_idle_ms": 1,
+}
 
 
 def load_app(path: str | Path, *, import_code: bool = True) -> App:
-    """Load and check the topology at ``path``; raise ``TopologyError`` listing every problem."""
+    """Load and check the topology at ``path``; raise ``TopologyError`` listing every problem.
+
+    With ``import_code=False`` no project module is imported (see the module docstring).
+    """
     file = Path(path)
     src = Source(str(file))
     data = read_yaml(file, src)
@@ -87,47 +97,75 @@ class _Resolver:
 
     def resolve(self) -> App:
         if self.decl.version != 1:
-            self.src.add(("version",), f"unsupported version {self.decl.version}",
-                         "this Chimera reads `version: 1`")
+            self.src.add(
+                ("version",),
+                f"unsupported version {self.decl.version}",
+                "this Chimera reads `version: 1`",
+            )
         seen: dict[str, Loc] = {}
         for i, symbol in enumerate(self.decl.symbols):
             if not symbol or _BAD_SYMBOL.search(symbol):
-                self.src.add(("symbols", i), f"invalid symbol {symbol!r}",
-                             "symbols are non-empty, without spaces, braces or angle brackets")
+                self.src.add(
+                    ("symbols", i),
+                    f"invalid symbol {symbol!r}",
+                    "symbols are non-empty, without spaces, braces or angle brackets",
+                )
             self._unique(symbol, seen, ("symbols", i), "symbol")
         streams, bindings, schedules = self._streams(), self._bindings(), self._schedules()
         for name, loc in self.dead_letter_uses:
             if name in streams:
-                self.src.add(loc, f"dead-letter stream `{name}` is also a declared stream",
-                             "dead-letter entries are not payloads; give it its own name")
+                self.src.add(
+                    loc,
+                    f"dead-letter stream `{name}` is also a declared stream",
+                    "dead-letter entries are not payloads; give it its own name",
+                )
         migrations = None
         if self.decl.migrations is not None:
             migrations = (self.file.resolve().parent / self.decl.migrations).resolve()
             if not migrations.is_dir():
-                self.src.add(("migrations",), f"directory {migrations} does not exist",
-                             "the path is relative to the directory holding this file")
-        return App(self.file.resolve(), tuple(self.decl.symbols), streams, bindings, schedules,
-                   migrations)
+                self.src.add(
+                    ("migrations",),
+                    f"directory {migrations} does not exist",
+                    "the path is relative to the directory holding this file",
+                )
+        return App(
+            self.file.resolve(), tuple(self.decl.symbols), streams, bindings, schedules, migrations
+        )
 
     def _unique(self, name: str, seen: dict[str, Loc], loc: Loc, what: str) -> bool:
         if name not in seen:
             seen[name] = loc
             return True
         line = self.src.values.get(seen[name], (0, 0))[0]
-        self.src.add(loc, f"duplicate {what} `{name}` (first on line {line})",
-                     f"give each {what} a distinct name")
+        self.src.add(
+            loc,
+            f"duplicate {what} `{name}` (first on line {line})",
+            f"give each {what} a distinct name",
+        )
         return False
 
     def _placeholders_ok(self, text: str, loc: Loc, *, symbol_allowed: bool = True) -> bool:
-        problems = [(f"unknown placeholder `{p}` in `{text}`",
-                     f"only `{SYMBOL}` is expanded (from `symbols:`)")
-                    for p in sorted(set(_PLACEHOLDER.findall(text)) - {SYMBOL})]
+        problems = [
+            (
+                f"unknown placeholder `{p}` in `{text}`",
+                f"only `{SYMBOL}` is expanded (from `symbols:`)",
+            )
+            for p in sorted(set(_PLACEHOLDER.findall(text)) - {SYMBOL})
+        ]
         if SYMBOL in text and not symbol_allowed:
-            problems.append((f"`{text}` uses {SYMBOL} but its stream name does not",
-                             f"add {SYMBOL} to the stream name too, or remove it here"))
+            problems.append(
+                (
+                    f"`{text}` uses {SYMBOL} but its stream name does not",
+                    f"add {SYMBOL} to the stream name too, or remove it here",
+                )
+            )
         elif SYMBOL in text and not self.decl.symbols:
-            problems.append((f"`{text}` uses {SYMBOL} but `symbols:` is empty",
-                             "list them at the top level, e.g. `symbols: [BTCUSDT, ETHUSDT]`"))
+            problems.append(
+                (
+                    f"`{text}` uses {SYMBOL} but `symbols:` is empty",
+                    "list them at the top level, e.g. `symbols: [BTCUSDT, ETHUSDT]`",
+                )
+            )
         for message, hint in problems:
             self.src.add(loc, message, hint)
         return not problems
@@ -142,9 +180,13 @@ class _Resolver:
             dlq = explicit.replace(SYMBOL, symbol) if symbol else explicit
             want, got = key_slot(name.encode()), key_slot(dlq.encode())
             if want != got:
-                self.src.add(loc, f"dead-letter stream `{dlq}` hashes to Redis Cluster slot "
-                             f"{got} but `{name}` to {want}", "put the same {hash tag} in both "
-                             f"names, e.g. `{dead_letter_name(tpl.decl.name)}`")
+                self.src.add(
+                    loc,
+                    f"dead-letter stream `{dlq}` hashes to Redis Cluster slot "
+                    f"{got} but `{name}` to {want}",
+                    "put the same {hash tag} in both "
+                    f"names, e.g. `{dead_letter_name(tpl.decl.name)}`",
+                )
                 return {}
             out[name] = dlq
         self.dead_letter_uses.extend((dlq, loc) for dlq in sorted(set(out.values())))
@@ -161,16 +203,22 @@ class _Resolver:
                 continue
             concrete: dict[str, str | None] = {}
             if self._placeholders_ok(decl.name, (*loc, "name")):
-                concrete = {decl.name.replace(SYMBOL, s): s for s in self.decl.symbols} \
-                    if SYMBOL in decl.name else {decl.name: None}
+                concrete = (
+                    {decl.name.replace(SYMBOL, s): s for s in self.decl.symbols}
+                    if SYMBOL in decl.name
+                    else {decl.name: None}
+                )
             tpl = _Template(decl, self._payload(decl.type, (*loc, "type")), concrete, {})
             self.templates[decl.name] = tpl
             retention = decl.retention
             for field in ("maxlen", "max_age_ms", "trim_interval_ms"):
                 value = getattr(retention, field)
                 if value is not None and value <= 0:
-                    self.src.add((*loc, "retention", field), f"`{field}` must be > 0, got {value}",
-                                 "use a positive number, or remove it for the default")
+                    self.src.add(
+                        (*loc, "retention", field),
+                        f"`{field}` must be > 0, got {value}",
+                        "use a positive number, or remove it for the default",
+                    )
             groups: dict[str, Loc] = {}
             for j, group in enumerate(decl.groups):
                 if not group:
@@ -179,11 +227,21 @@ class _Resolver:
             tpl.dead = self._dead_letters(decl.dead_letter, (*loc, "dead_letter"), tpl)
             for name in concrete:
                 if name in out:
-                    self.src.add((*loc, "name"), f"stream `{name}` is declared twice (also by "
-                                 f"`{out[name].template}`)", "give each stream a distinct name")
+                    self.src.add(
+                        (*loc, "name"),
+                        f"stream `{name}` is declared twice (also by `{out[name].template}`)",
+                        "give each stream a distinct name",
+                    )
                 elif tpl.payload is not None and name in tpl.dead:
-                    out[name] = StreamSpec(name, decl.name, tpl.payload, self._decoder(tpl, loc),
-                                           retention, tpl.dead[name], tuple(decl.groups))
+                    out[name] = StreamSpec(
+                        name,
+                        decl.name,
+                        tpl.payload,
+                        self._decoder(tpl, loc),
+                        retention,
+                        tpl.dead[name],
+                        tuple(decl.groups),
+                    )
         return out
 
     def _decoder(self, tpl: _Template, loc: Loc) -> msgspec.json.Decoder[Any]:
@@ -192,8 +250,11 @@ class _Resolver:
         try:
             return msgspec.json.Decoder(tpl.payload)
         except TypeError as exc:  # a field type msgspec cannot decode
-            self.src.add((*loc, "type"), f"msgspec cannot decode `{tpl.decl.type}`: {exc}",
-                         "use field types msgspec supports")
+            self.src.add(
+                (*loc, "type"),
+                f"msgspec cannot decode `{tpl.decl.type}`: {exc}",
+                "use field types msgspec supports",
+            )
             return msgspec.json.Decoder()
 
     def _bindings(self) -> dict[str, BindingSpec]:
@@ -211,44 +272,75 @@ class _Resolver:
             group = b.group or b.name
             for field, minimum in _MINIMUMS.items():
                 if (value := getattr(b, field)) < minimum:
-                    self.src.add((*loc, field), f"`{field}` must be >= {minimum}, got {value}",
-                                 f"the default is {_DEFAULTS[field]}")
+                    self.src.add(
+                        (*loc, field),
+                        f"`{field}` must be >= {minimum}, got {value}",
+                        f"the default is {_DEFAULTS[field]}",
+                    )
             if b.retry_backoff_max_ms < b.retry_backoff_ms:
-                self.src.add((*loc, "retry_backoff_max_ms"), f"`retry_backoff_max_ms` "
-                             f"({b.retry_backoff_max_ms}) is below `retry_backoff_ms` "
-                             f"({b.retry_backoff_ms})", "raise the maximum or lower the base")
+                self.src.add(
+                    (*loc, "retry_backoff_max_ms"),
+                    f"`retry_backoff_max_ms` "
+                    f"({b.retry_backoff_max_ms}) is below `retry_backoff_ms` "
+                    f"({b.retry_backoff_ms})",
+                    "raise the maximum or lower the base",
+                )
             inflight = b.max_inflight or max(2 * b.batch_size, b.concurrency)
             if b.max_inflight is not None and b.max_inflight < b.batch_size:
-                self.src.add((*loc, "max_inflight"), f"`max_inflight` ({b.max_inflight}) is below"
-                             f" `batch_size` ({b.batch_size})",
-                             "raise it, or remove it for max(2 * batch_size, concurrency)")
+                self.src.add(
+                    (*loc, "max_inflight"),
+                    f"`max_inflight` ({b.max_inflight}) is below `batch_size` ({b.batch_size})",
+                    "raise it, or remove it for max(2 * batch_size, concurrency)",
+                )
             tpl = self.templates.get(b.stream)
             if tpl is None:
                 if b.stream not in self.decoded.failed_streams:
-                    self.src.add((*loc, "stream"), f"stream `{b.stream}` is not declared",
-                                 close_to(b.stream, list(self.templates))
-                                 or f"declare it under `streams:` (names keep their {SYMBOL})")
+                    self.src.add(
+                        (*loc, "stream"),
+                        f"stream `{b.stream}` is not declared",
+                        close_to(b.stream, list(self.templates))
+                        or f"declare it under `streams:` (names keep their {SYMBOL})",
+                    )
                 continue
             first = pairs.setdefault((b.stream, group), b.name)
             if first != b.name:
-                self.src.add((*loc, "group"), f"bindings `{first}` and `{b.name}` both read "
-                             f"`{b.stream}` as group `{group}`",
-                             "a group splits entries between its readers; set another `group:`")
+                self.src.add(
+                    (*loc, "group"),
+                    f"bindings `{first}` and `{b.name}` both read `{b.stream}` as group `{group}`",
+                    "a group splits entries between its readers; set another `group:`",
+                )
             if b.ordering_key is not None and tpl.payload is not None and self.import_code:
                 fields = [f.name for f in msgspec.structs.fields(tpl.payload)]
                 if b.ordering_key not in fields:
-                    self.src.add((*loc, "ordering_key"), f"`{tpl.decl.type}` has no field "
-                                 f"`{b.ordering_key}`", close_to(b.ordering_key, fields)
-                                 or f"its fields: {', '.join(fields) or 'none'}")
+                    self.src.add(
+                        (*loc, "ordering_key"),
+                        f"`{tpl.decl.type}` has no field `{b.ordering_key}`",
+                        close_to(b.ordering_key, fields)
+                        or f"its fields: {', '.join(fields) or 'none'}",
+                    )
             dead = tpl.dead
             if b.dead_letter is not None:
                 dead = self._dead_letters(b.dead_letter, (*loc, "dead_letter"), tpl)
             if handler and tpl.payload and unique and len(dead) == len(tpl.concrete):
                 out[b.name] = BindingSpec(
-                    b.name, group, b.stream, tuple(tpl.concrete), handler, b.handler,
-                    tpl.payload, b.batch_size, b.block_ms, b.concurrency, b.ordering_key,
-                    b.max_deliveries, b.retry_backoff_ms, b.retry_backoff_max_ms, dead,
-                    b.claim_idle_ms, inflight)
+                    b.name,
+                    group,
+                    b.stream,
+                    tuple(tpl.concrete),
+                    handler,
+                    b.handler,
+                    tpl.payload,
+                    b.batch_size,
+                    b.block_ms,
+                    b.concurrency,
+                    b.ordering_key,
+                    b.max_deliveries,
+                    b.retry_backoff_ms,
+                    b.retry_backoff_max_ms,
+                    dead,
+                    b.claim_idle_ms,
+                    inflight,
+                )
         return out
 
     def _schedules(self) -> dict[str, ScheduleSpec]:
@@ -256,27 +348,42 @@ class _Resolver:
         names: dict[str, Loc] = {}
         for i, s in zip(self.decoded.index["schedules"], self.decl.schedules, strict=True):
             loc: Loc = ("schedules", i)
+            if not s.name:
+                self.src.add((*loc, "name"), "empty schedule name", "name the schedule")
             unique = self._unique(s.name, names, (*loc, "name"), "schedule")
             handler = self._callable(s.handler, (*loc, "handler"), ("ctx",))
             if (s.interval_ms is None) == (s.cron is None):
-                self.src.add(loc, "set exactly one of `interval_ms` or `cron`",
-                             "e.g. `interval_ms: 60000` or `cron: \"*/5 * * * *\"`")
+                self.src.add(
+                    loc,
+                    "set exactly one of `interval_ms` or `cron`",
+                    'e.g. `interval_ms: 60000` or `cron: "*/5 * * * *"`',
+                )
             if s.interval_ms is not None and s.interval_ms <= 0:
-                self.src.add((*loc, "interval_ms"), f"`interval_ms` must be > 0, got "
-                             f"{s.interval_ms}", "use a positive number of milliseconds")
+                self.src.add(
+                    (*loc, "interval_ms"),
+                    f"`interval_ms` must be > 0, got {s.interval_ms}",
+                    "use a positive number of milliseconds",
+                )
             if s.cron is not None:
                 try:
                     CronSim(s.cron, datetime.now(UTC))
                 except (CronSimError, ValueError) as exc:
-                    self.src.add((*loc, "cron"), f"invalid cron `{s.cron}`: {exc}",
-                                 "five fields: minute hour day-of-month month day-of-week, "
-                                 "e.g. `*/5 * * * *` (UTC)")
+                    self.src.add(
+                        (*loc, "cron"),
+                        f"invalid cron `{s.cron}`: {exc}",
+                        "five fields: minute hour day-of-month month day-of-week, "
+                        "e.g. `*/5 * * * *` (UTC)",
+                    )
             if s.lock_ttl_ms <= 0:
-                self.src.add((*loc, "lock_ttl_ms"), f"`lock_ttl_ms` must be > 0, got "
-                             f"{s.lock_ttl_ms}", "use a TTL longer than the job's longest run")
+                self.src.add(
+                    (*loc, "lock_ttl_ms"),
+                    f"`lock_ttl_ms` must be > 0, got {s.lock_ttl_ms}",
+                    "use a TTL longer than the job's longest run",
+                )
             if handler is not None and unique:
-                out[s.name] = ScheduleSpec(s.name, handler, s.handler, s.interval_ms, s.cron,
-                                           s.lock_ttl_ms)
+                out[s.name] = ScheduleSpec(
+                    s.name, handler, s.handler, s.interval_ms, s.cron, s.lock_ttl_ms
+                )
         return out
 
     def _import(self, ref: str, loc: Loc, example: str) -> tuple[bool, Any]:
@@ -289,21 +396,32 @@ class _Resolver:
         try:
             obj: Any = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            missing = exc.name and module_name.startswith(exc.name)
-            self.src.add(loc, f"no module named `{exc.name}`" if missing
-                         else f"importing `{module_name}` failed: {exc}",
-                         "check the dotted path; it must be importable (installed or on "
-                         "PYTHONPATH)" if missing else "install the missing dependency")
+            missing = exc.name is not None and f"{module_name}.".startswith(f"{exc.name}.")
+            self.src.add(
+                loc,
+                f"no module named `{exc.name}`"
+                if missing
+                else f"importing `{module_name}` failed: {exc}",
+                "check the dotted path; it must be importable (installed or on PYTHONPATH)"
+                if missing
+                else "install the missing dependency",
+            )
             return False, None
         except (Exception, SystemExit) as exc:  # the module's own code is at fault
-            self.src.add(loc, f"importing `{module_name}` failed: {type(exc).__name__}: {exc}",
-                         "fix the error in that module")
+            self.src.add(
+                loc,
+                f"importing `{module_name}` failed: {type(exc).__name__}: {exc}",
+                "fix the error in that module",
+            )
             return False, None
         for part in attr.split("."):
             if not hasattr(obj, part):
                 public = [n for n in dir(obj) if not n.startswith("_")]
-                self.src.add(loc, f"`{module_name}` has no attribute `{attr}`",
-                             close_to(part, public) or "check the name after the colon")
+                self.src.add(
+                    loc,
+                    f"`{module_name}` has no attribute `{attr}`",
+                    close_to(part, public) or "check the name after the colon",
+                )
                 return False, None
             obj = getattr(obj, part)
         return True, obj
@@ -315,15 +433,22 @@ class _Resolver:
             return None
         if not self.import_code:
             stand_in: type[msgspec.Struct] = msgspec.defstruct(
-                name, [], module=ref.partition(":")[0], frozen=True)
+                name, [], module=ref.partition(":")[0], frozen=True
+            )
             return stand_in
         if not (isinstance(obj, type) and issubclass(obj, msgspec.Struct)):
-            self.src.add(loc, f"`{ref}` is not a msgspec.Struct class",
-                         f"declare it as `class {name}(msgspec.Struct, frozen=True)`")
+            self.src.add(
+                loc,
+                f"`{ref}` is not a msgspec.Struct class",
+                f"declare it as `class {name}(msgspec.Struct, frozen=True)`",
+            )
             return None
         if not obj.__struct_config__.frozen:
-            self.src.add(loc, f"`{ref}` is not frozen",
-                         "add `frozen=True` to the class so handlers cannot change shared events")
+            self.src.add(
+                loc,
+                f"`{ref}` is not frozen",
+                "add `frozen=True` to the class so handlers cannot change shared events",
+            )
             return None
         return obj
 
@@ -340,8 +465,11 @@ class _Resolver:
         try:
             inspect.signature(fn).bind(*params)
         except TypeError:
-            self.src.add(loc, f"`{ref}` cannot be called with ({', '.join(params)})",
-                         f"define it as `{signature}`")
+            self.src.add(
+                loc,
+                f"`{ref}` cannot be called with ({', '.join(params)})",
+                f"define it as `{signature}`",
+            )
             return None
         except ValueError:  # no introspectable signature (some C callables): trust it
             pass

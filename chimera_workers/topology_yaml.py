@@ -127,8 +127,11 @@ def read_yaml(path: Path, src: Source) -> Any:
         return _build(loader, node, (), src, set())
     except yaml.MarkedYAMLError as exc:
         message = " ".join(m for m in (exc.context, exc.problem) if m) or "invalid YAML"
-        src.add_at(exc.problem_mark or exc.context_mark, f"YAML syntax error: {message}",
-                   "check the indentation and quoting around this line")
+        src.add_at(
+            exc.problem_mark or exc.context_mark,
+            f"YAML syntax error: {message}",
+            "check the indentation and quoting around this line",
+        )
         return None
     except yaml.YAMLError as exc:
         src.add_at(None, f"YAML error: {exc}", "check the file's syntax")
@@ -137,8 +140,9 @@ def read_yaml(path: Path, src: Source) -> Any:
         loader.dispose()
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
-           active: set[int]) -> Any:
+def _build(
+    loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source, active: set[int]
+) -> Any:
     src.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node, deep=True)
@@ -164,8 +168,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, src: Source,
         active.discard(id(node))
 
 
-def _report_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, loc: Loc,
-                       src: Source) -> None:
+def _report_duplicates(
+    loader: yaml.SafeLoader, node: yaml.MappingNode, loc: Loc, src: Source
+) -> None:
     seen: dict[str, int] = {}
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
@@ -173,9 +178,12 @@ def _report_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, loc: Loc
         key = str(loader.construct_object(key_node, deep=True))
         line = key_node.start_mark.line + 1
         if key in seen:
-            src.add_at(key_node.start_mark, f"duplicate key `{key}` (first on line {seen[key]})"
-                       + (f" in {where(loc)}" if loc else ""),
-                       "remove one of them; YAML would silently keep only the last")
+            src.add_at(
+                key_node.start_mark,
+                f"duplicate key `{key}` (first on line {seen[key]})"
+                + (f" in {where(loc)}" if loc else ""),
+                "remove one of them; YAML would silently keep only the last",
+            )
         else:
             seen[key] = line
 
@@ -193,14 +201,21 @@ def convert(src: Source, data: Any, typ: type[T], loc: Loc) -> T | None:
             msg, sub = match["msg"], _parse_path(match["path"] or "")
             if unknown := _UNKNOWN.fullmatch(msg):
                 name = unknown[1]
-                src.add((*loc, *sub, name), f"unknown field `{name}`",
-                        close_to(name, _field_names(typ, sub)) or "remove it", key=True)
+                src.add(
+                    (*loc, *sub, name),
+                    f"unknown field `{name}`",
+                    close_to(name, _field_names(typ, sub)) or "remove it",
+                    key=True,
+                )
                 del _container(data, sub)[name]
                 continue
             if missing := _MISSING.fullmatch(msg):
                 if (*loc, *sub, missing[1]) not in removed:
-                    src.add((*loc, *sub), f"missing required field `{missing[1]}`",
-                            f"add `{missing[1]}: ...`")
+                    src.add(
+                        (*loc, *sub),
+                        f"missing required field `{missing[1]}`",
+                        f"add `{missing[1]}: ...`",
+                    )
                 return None
             expected = re.search(r"Expected `([^`|]*)", msg)
             hint = _TYPE_HINTS.get(expected[1].strip()) if expected else None
@@ -249,8 +264,11 @@ class Decoded:
 def decode(data: Any, src: Source) -> Decoded | None:
     """Convert parsed data to a ``TopologyDecl``, item by item; None if nothing usable."""
     if not isinstance(data, dict):
-        src.add((), "the document must be a mapping with `streams:`, `bindings:` and so on",
-                "start the file with `streams:`")
+        src.add(
+            (),
+            "the document must be a mapping with `streams:`, `bindings:` and so on",
+            "start the file with `streams:`",
+        )
         return None
     rest = dict(data)
     items: dict[str, list[Any]] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import asyncpg
@@ -55,10 +54,15 @@ class Worker:
         self.scripts = Scripts(redis)
         names = list(app.bindings) if bindings is None else bindings
         self.bindings = [app.binding(n) for n in names]
-        self._schedules = [app.schedules[n] for n in (list(app.schedules) if schedules is None else schedules)]
+        self._schedules = [
+            app.schedules[n] for n in (list(app.schedules) if schedules is None else schedules)
+        ]
         if retention:
-            self._schedules += [_retention_schedule(self, s) for s in app.streams.values()
-                                if s.retention.maxlen or s.retention.max_age_ms]
+            self._schedules += [
+                _retention_schedule(self, s)
+                for s in app.streams.values()
+                if s.retention.maxlen or s.retention.max_age_ms
+            ]
         self.consumers: list[StreamConsumer] = []
         self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
@@ -67,8 +71,12 @@ class Worker:
     def context(self) -> Context:
         """Build a context outside any delivery (for scheduled jobs and tools)."""
         return Context(
-            app=self.app, redis=self.redis, db=self.db, config=self.config.current,
-            config_rev=self.config.rev, metrics=self.metrics,
+            app=self.app,
+            redis=self.redis,
+            db=self.db,
+            config=self.config.current,
+            config_rev=self.config.rev,
+            metrics=self.metrics,
         )
 
     async def start(self) -> None:
@@ -77,9 +85,15 @@ class Worker:
         for binding in self.bindings:
             for stream in binding.streams:
                 consumer = StreamConsumer(
-                    app=self.app, binding=binding, stream=self.app.streams[stream],
-                    redis=self.redis, scripts=self.scripts, consumer=self.consumer, db=self.db,
-                    config=self.config, metrics=self.metrics,
+                    app=self.app,
+                    binding=binding,
+                    stream=self.app.streams[stream],
+                    redis=self.redis,
+                    scripts=self.scripts,
+                    consumer=self.consumer,
+                    db=self.db,
+                    config=self.config,
+                    metrics=self.metrics,
                 )
                 await consumer.start()
                 self.consumers.append(consumer)
@@ -155,5 +169,3 @@ def _retention_schedule(worker: Worker, stream: StreamSpec) -> ScheduleSpec:
         cron=None,
         lock_ttl_ms=max(10_000, stream.retention.trim_interval_ms),
     )
-
-

@@ -22,7 +22,9 @@ from chimera_workers.topology import App
 
 app = typer.Typer(help="Inspect, retry or drop dead-lettered entries.", no_args_is_help=True)
 
-STREAM_ARG = typer.Argument(help="A source stream (its dead-letter stream is used) or a dead-letter stream.")
+STREAM_ARG = typer.Argument(
+    help="A source stream (its dead-letter stream is used) or a dead-letter stream."
+)
 
 
 def resolve_dead_letter(app: App, name: str) -> str:
@@ -30,13 +32,17 @@ def resolve_dead_letter(app: App, name: str) -> str:
     if name in app.streams:
         found = dead_letters_of(app, name)
         if len(found) > 1:
-            raise ConfigError(f"{name} has several dead-letter streams: {', '.join(found)}",
-                              hint="name the dead-letter stream itself")
+            raise ConfigError(
+                f"{name} has several dead-letter streams: {', '.join(found)}",
+                hint="name the dead-letter stream itself",
+            )
         return found[0]
     known = {d for s in app.streams for d in dead_letters_of(app, s)}
     if name not in known:
-        raise ConfigError(f"{name!r} is neither a declared stream nor a dead-letter stream",
-                          hint=f"dead-letter streams: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{name!r} is neither a declared stream nor a dead-letter stream",
+            hint=f"dead-letter streams: {', '.join(sorted(known))}",
+        )
     return name
 
 
@@ -47,17 +53,21 @@ async def _entries(app: App, dlq: str, count: int) -> list[DeadLetter]:
 
 @app.command("list")
 @user_errors
-def list_(stream: Annotated[str, STREAM_ARG],
-          count: Annotated[int, typer.Option("--count", min=1)] = 20,
-          streams: Annotated[Path | None, STREAMS_OPTION] = None) -> None:
+def list_(
+    stream: Annotated[str, STREAM_ARG],
+    count: Annotated[int, typer.Option("--count", min=1)] = 20,
+    streams: Annotated[Path | None, STREAMS_OPTION] = None,
+) -> None:
     """List dead-lettered entries with their error, handler and delivery count."""
     topo = load_topology(streams)
     dlq = resolve_dead_letter(topo, stream)
     rows = run(_entries(topo, dlq, count))
     typer.echo(f"{dlq}: {len(rows)} entr{'y' if len(rows) == 1 else 'ies'} shown")
     for d in rows:
-        typer.echo(f"{d.id}  from {d.source} {d.original_id}  deliveries={d.deliveries}  "
-                   f"handler={d.handler}\n    {d.error}")
+        typer.echo(
+            f"{d.id}  from {d.source} {d.original_id}  deliveries={d.deliveries}  "
+            f"handler={d.handler}\n    {d.error}"
+        )
 
 
 async def _retry(topo: App, dlq: str, ids: list[str], everything: bool) -> list[str]:
@@ -69,10 +79,12 @@ async def _retry(topo: App, dlq: str, ids: list[str], everything: bool) -> list[
 
 @app.command()
 @user_errors
-def retry(stream: Annotated[str, STREAM_ARG],
-          ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter entry ids.")] = None,
-          all_: Annotated[bool, typer.Option("--all", help="Retry every entry.")] = False,
-          streams: Annotated[Path | None, STREAMS_OPTION] = None) -> None:
+def retry(
+    stream: Annotated[str, STREAM_ARG],
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter entry ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every entry.")] = False,
+    streams: Annotated[Path | None, STREAMS_OPTION] = None,
+) -> None:
     """Put entries back on their source stream (as new entries) and remove them from the DLQ."""
     if not ids and not all_:
         raise ConfigError("name entry ids or pass --all")
@@ -91,10 +103,12 @@ async def _drop(topo: App, dlq: str, ids: list[str], everything: bool) -> int:
 
 @app.command()
 @user_errors
-def drop(stream: Annotated[str, STREAM_ARG],
-         ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter entry ids.")] = None,
-         all_: Annotated[bool, typer.Option("--all", help="Drop every entry.")] = False,
-         streams: Annotated[Path | None, STREAMS_OPTION] = None) -> None:
+def drop(
+    stream: Annotated[str, STREAM_ARG],
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter entry ids.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Drop every entry.")] = False,
+    streams: Annotated[Path | None, STREAMS_OPTION] = None,
+) -> None:
     """Delete entries from the dead-letter stream for good."""
     if not ids and not all_:
         raise ConfigError("name entry ids or pass --all")

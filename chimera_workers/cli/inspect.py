@@ -45,17 +45,29 @@ def render(rows: list[tuple[StreamStats, int]], detail: bool) -> Table:
             table.add_row(stats.name, str(stats.length), "-", "-", "-", "-", str(dlq))
         for g in groups:
             lag = "?" if g.lag is None else f"{g.lag}{'+' if g.lag_capped else ''}"
-            age = "-" if g.oldest_pending_age_ms is None else f"{g.oldest_pending_age_ms / 1000:.1f}s"
+            age = (
+                "-" if g.oldest_pending_age_ms is None else f"{g.oldest_pending_age_ms / 1000:.1f}s"
+            )
             table.add_row(stats.name, str(stats.length), g.name, lag, str(g.pending), age, str(dlq))
             if detail:
                 for c in g.consumers:
-                    table.add_row("", "", f"  {c.name}", "", str(c.pending), f"idle {c.idle_ms / 1000:.1f}s", "")
+                    table.add_row(
+                        "",
+                        "",
+                        f"  {c.name}",
+                        "",
+                        str(c.pending),
+                        f"idle {c.idle_ms / 1000:.1f}s",
+                        "",
+                    )
     return table
 
 
 @user_errors
 def inspect(
-    stream: Annotated[str | None, typer.Argument(help="One stream in detail (with consumers); default all.")] = None,
+    stream: Annotated[
+        str | None, typer.Argument(help="One stream in detail (with consumers); default all.")
+    ] = None,
     streams: Annotated[Path | None, STREAMS_OPTION] = None,
 ) -> None:
     """Show streams with their groups, lag, pending entries, oldest pending age and DLQ size."""

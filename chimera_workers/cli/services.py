@@ -23,8 +23,10 @@ app = typer.Typer(
 
 def _overrides(settings: Settings) -> None:
     # Say so when the environment points commands elsewhere: the embedded servers then sit idle.
-    for name, url in (("CHIMERA_REDIS_URL", settings.redis_url),
-                      ("CHIMERA_DATABASE_URL", settings.database_url)):
+    for name, url in (
+        ("CHIMERA_REDIS_URL", settings.redis_url),
+        ("CHIMERA_DATABASE_URL", settings.database_url),
+    ):
         if url:
             typer.echo(f"note: {name} is set; commands use {url}, not the embedded server")
 
@@ -32,9 +34,13 @@ def _overrides(settings: Settings) -> None:
 @app.command()
 @user_errors
 def up(
-    migrations: Annotated[Path | None, typer.Option(
-        "--migrations", help="Also apply the NNNN_*.sql migrations in this directory.",
-    )] = None,
+    migrations: Annotated[
+        Path | None,
+        typer.Option(
+            "--migrations",
+            help="Also apply the NNNN_*.sql migrations in this directory.",
+        ),
+    ] = None,
 ) -> None:
     """Start the embedded servers (or reuse running ones) and print their URLs."""
     settings = Settings.from_env()

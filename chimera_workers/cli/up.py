@@ -14,7 +14,7 @@ from chimera_workers.cli.enqueue import STREAMS_OPTION
 from chimera_workers.cli.session import load_topology
 from chimera_workers.endpoints import Endpoints, resolve_endpoints
 from chimera_workers.migrations import upgrade
-from chimera_workers.procfile import parse_concurrency, parse_procfile
+from chimera_workers.procfile import ProcessType, parse_concurrency, parse_procfile
 from chimera_workers.settings import Settings
 from chimera_workers.supervisor import Supervisor
 from chimera_workers.topology import App
@@ -22,7 +22,10 @@ from chimera_workers.topology import App
 
 def endpoint_env(endpoints: Endpoints) -> dict[str, str]:
     """Pin child processes to the servers this command resolved."""
-    return {"CHIMERA_REDIS_URL": endpoints.redis_url, "CHIMERA_DATABASE_URL": endpoints.database_url}
+    return {
+        "CHIMERA_REDIS_URL": endpoints.redis_url,
+        "CHIMERA_DATABASE_URL": endpoints.database_url,
+    }
 
 
 async def prepare(app: App) -> Endpoints:
@@ -35,10 +38,21 @@ async def prepare(app: App) -> Endpoints:
 
 @user_errors
 def up(
-    procfile: Annotated[Path, typer.Option("--procfile", "-f", help="Procfile to run.")] = Path("Procfile"),
-    concurrency: Annotated[list[str] | None, typer.Option("--concurrency", "-c", help="NAME=N processes for a type (honcho style; repeatable or comma-separated).")] = None,
+    procfile: Annotated[Path, typer.Option("--procfile", "-f", help="Procfile to run.")] = Path(
+        "Procfile"
+    ),
+    concurrency: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            help="NAME=N processes for a type (honcho style; repeatable or comma-separated).",
+        ),
+    ] = None,
     streams: Annotated[Path | None, STREAMS_OPTION] = None,
-    stop_timeout: Annotated[float, typer.Option("--stop-timeout", help="Seconds to wait for processes on shutdown.")] = 20.0,
+    stop_timeout: Annotated[
+        float, typer.Option("--stop-timeout", help="Seconds to wait for processes on shutdown.")
+    ] = 20.0,
 ) -> None:
     """Run every Procfile process (N per type) with stable slot names; Ctrl-C stops them all."""
     types = parse_procfile(procfile)
@@ -47,7 +61,13 @@ def up(
     run(_up(app, types, counts, stop_timeout, streams))
 
 
-async def _up(app, types, counts, stop_timeout, streams):  # type: ignore[no-untyped-def]
+async def _up(
+    app: App,
+    types: list[ProcessType],
+    counts: dict[str, int],
+    stop_timeout: float,
+    streams: Path | None,
+) -> None:
     endpoints = await prepare(app)
     env = endpoint_env(endpoints)
     if streams is not None:

@@ -17,6 +17,7 @@ from chimera_workers.connections import open_db_pool, open_redis
 from chimera_workers.endpoints import resolve_database_url, resolve_redis_url
 from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.settings import Settings
+from chimera_workers.topology import App
 from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
 
@@ -34,35 +35,84 @@ def consumer_name(explicit: str | None) -> str:
 
 @user_errors
 def worker(
-    binding: Annotated[list[str] | None, typer.Option("--binding", "-b", help="Binding to run (repeatable); default all.")] = None,
-    schedule: Annotated[list[str] | None, typer.Option("--schedule", "-s", help="Schedule to host (repeatable); default all.")] = None,
-    no_schedules: Annotated[bool, typer.Option("--no-schedules", help="Host no scheduled jobs.")] = False,
-    streams: Annotated[Path | None, typer.Option("--streams", help="Topology file (default $CHIMERA_STREAMS or streams.yaml).")] = None,
-    consumer: Annotated[str | None, typer.Option("--consumer", help="Consumer name (default host:$CHIMERA_SLOT).")] = None,
-    metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")] = None,
-    grace: Annotated[float, typer.Option("--grace", help="Seconds in-flight work may take to finish on shutdown.")] = 10.0,
-    no_db: Annotated[bool, typer.Option("--no-db", help="Do not open a PostgreSQL pool (ctx.db is None).")] = False,
+    binding: Annotated[
+        list[str] | None,
+        typer.Option("--binding", "-b", help="Binding to run (repeatable); default all."),
+    ] = None,
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option("--schedule", "-s", help="Schedule to host (repeatable); default all."),
+    ] = None,
+    no_schedules: Annotated[
+        bool, typer.Option("--no-schedules", help="Host no scheduled jobs.")
+    ] = False,
+    streams: Annotated[
+        Path | None,
+        typer.Option("--streams", help="Topology file (default $CHIMERA_STREAMS or streams.yaml)."),
+    ] = None,
+    consumer: Annotated[
+        str | None, typer.Option("--consumer", help="Consumer name (default host:$CHIMERA_SLOT).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", help="Seconds in-flight work may take to finish on shutdown."),
+    ] = 10.0,
+    no_db: Annotated[
+        bool, typer.Option("--no-db", help="Do not open a PostgreSQL pool (ctx.db is None).")
+    ] = False,
 ) -> None:
     """Consume the bound streams; exit 0 after a graceful SIGTERM/SIGINT shutdown."""
-    logging.basicConfig(level=os.environ.get("CHIMERA_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("CHIMERA_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = Settings.from_env()
     app = load_app(streams or Path(settings.streams_file))
     redis_url = resolve_redis_url(settings)
     database_url = None if no_db else resolve_database_url(settings)
     schedules = [] if no_schedules else (schedule or None)
-    run(_run(app, redis_url, database_url,
-             consumer_name(consumer), binding or None, schedules, metrics_port, grace))
+    run(
+        _run(
+            app,
+            redis_url,
+            database_url,
+            consumer_name(consumer),
+            binding or None,
+            schedules,
+            metrics_port,
+            grace,
+        )
+    )
 
 
-async def _run(app, redis_url, database_url, consumer, bindings, schedules, metrics_port, grace):  # type: ignore[no-untyped-def]
+async def _run(
+    app: App,
+    redis_url: str,
+    database_url: str | None,
+    consumer: str,
+    bindings: list[str] | None,
+    schedules: list[str] | None,
+    metrics_port: int | None,
+    grace: float,
+) -> None:
     redis = await open_redis(redis_url, retries=0)
     db = await open_db_pool(database_url) if database_url else None
     metrics = WorkerMetrics()
     if metrics_port:
         metrics.serve(metrics_port)
-    w = Worker(app, redis, consumer=consumer, bindings=bindings, schedules=schedules, db=db,
-               metrics=metrics, shutdown_grace_s=grace)
+    w = Worker(
+        app,
+        redis,
+        consumer=consumer,
+        bindings=bindings,
+        schedules=schedules,
+        db=db,
+        metrics=metrics,
+        shutdown_grace_s=grace,
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, w.request_stop)

@@ -13,7 +13,7 @@ import random
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -59,15 +59,22 @@ class Producer:
                 for _ in range(per_round):
                     seq += 1
                     self._prices[spec.name] += self._rng.randint(-500, 500)
-                    tick = Tick(symbol=symbol, seq=seq, price=self._prices[spec.name],
-                                ts_ms=now_ms(), poison=seq % self.poison_every == 0)
+                    tick = Tick(
+                        symbol=symbol,
+                        seq=seq,
+                        price=self._prices[spec.name],
+                        ts_ms=now_ms(),
+                        poison=seq % self.poison_every == 0,
+                    )
                     pipe.xadd(spec.name, entry_fields(tick))  # type: ignore[arg-type]
             await pipe.execute()
             self.produced += per_round * len(self.streams)
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
 
-async def snapshot(redis: RedisClient, app: App) -> list[tuple[str, int, int, int, int, float, int]]:
+async def snapshot(
+    redis: RedisClient, app: App
+) -> list[tuple[str, int, int, int, int, float, int]]:
     rows = []
     now = now_ms()
     for name in sorted(app.streams):
@@ -80,7 +87,9 @@ async def snapshot(redis: RedisClient, app: App) -> list[tuple[str, int, int, in
     return rows
 
 
-def table(title: str, rows: list[tuple[str, int, int, int, int, float, int]], extra: list[str]) -> Table:
+def table(
+    title: str, rows: list[tuple[str, int, int, int, int, float, int]], extra: list[str]
+) -> Table:
     t = Table(title=title, caption="  ".join(extra))
     for col in ("stream", "length", "groups", "lag", "pending", "oldest pending", "DLQ"):
         t.add_column(col, justify="left" if col == "stream" else "right")
@@ -89,7 +98,15 @@ def table(title: str, rows: list[tuple[str, int, int, int, int, float, int]], ex
     return t
 
 
-async def demo(streams: Path, procfile: Path, duration: float | None, rate: int, ticks_workers: int) -> int:
+def open_log(path: Path) -> TextIO:
+    """Open the workers' log (their output would garble the live display)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("a")
+
+
+async def demo(
+    streams: Path, procfile: Path, duration: float | None, rate: int, ticks_workers: int
+) -> int:
     console = Console()
     app = load_app(streams)
     console.print("[bold]Chimera framework demo[/]: starting embedded Redis and PostgreSQL ...")
@@ -98,12 +115,14 @@ async def demo(streams: Path, procfile: Path, duration: float | None, rate: int,
     db = await open_db_pool(endpoints.database_url)
     await ensure_declared_groups(redis, app)
     log_path = Path(".chimera/demo-workers.log")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("a")
+    log = open_log(log_path)
     types = parse_procfile(procfile)
-    sup = Supervisor(types, parse_concurrency([f"demo-ticks={ticks_workers}"], types),
-                     env={**endpoint_env(endpoints), "CHIMERA_STREAMS": str(streams)},
-                     echo=lambda line: print(line, file=log, flush=True))
+    sup = Supervisor(
+        types,
+        parse_concurrency([f"demo-ticks={ticks_workers}"], types),
+        env={**endpoint_env(endpoints), "CHIMERA_STREAMS": str(streams)},
+        echo=lambda line: print(line, file=log, flush=True),
+    )
     await sup.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -120,12 +139,14 @@ async def demo(streams: Path, procfile: Path, duration: float | None, rate: int,
             if duration is not None and elapsed >= duration:
                 break
             stored = await db.fetchval("SELECT count(*) FROM demo_ticks") - base_rows
-            live.update(table(
-                f"t+{elapsed:.0f}s  produced {producer.produced}  stored {stored}  "
-                f"({stored / max(elapsed, 0.001):.0f}/s)",
-                await snapshot(redis, app),
-                ["Ctrl-C or DURATION ends the run"],
-            ))
+            live.update(
+                table(
+                    f"t+{elapsed:.0f}s  produced {producer.produced}  stored {stored}  "
+                    f"({stored / max(elapsed, 0.001):.0f}/s)",
+                    await snapshot(redis, app),
+                    ["Ctrl-C or DURATION ends the run"],
+                )
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
     stop.set()
@@ -144,10 +165,19 @@ async def demo(streams: Path, procfile: Path, duration: float | None, rate: int,
     beats = int(await redis.get(HEARTBEAT_KEY) or 0)
     elapsed = time.monotonic() - started
     dlq = sum(r[6] for r in rows)
-    console.print(table("Summary", rows, [
-        f"produced {producer.produced}", f"stored {stored}", f"dead-lettered (all runs) {dlq}",
-        f"throughput {stored / elapsed:.0f}/s", f"heartbeats {beats}",
-    ]))
+    console.print(
+        table(
+            "Summary",
+            rows,
+            [
+                f"produced {producer.produced}",
+                f"stored {stored}",
+                f"dead-lettered (all runs) {dlq}",
+                f"throughput {stored / elapsed:.0f}/s",
+                f"heartbeats {beats}",
+            ],
+        )
+    )
     console.print(f"per-symbol counts (all runs): {counts}")
     console.print(f"worker exits: {[(s.name, s.exits) for s in sup.slots]}")
     await redis.aclose()
@@ -157,9 +187,15 @@ async def demo(streams: Path, procfile: Path, duration: float | None, rate: int,
 
 @user_errors
 def main(
-    duration: Annotated[float | None, typer.Option("--duration", help="Seconds to run; default until Ctrl-C.")] = None,
-    rate: Annotated[int, typer.Option("--rate", min=1, help="Ticks per second across all symbols.")] = 2000,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="demo-ticks worker processes.")] = 2,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Seconds to run; default until Ctrl-C.")
+    ] = None,
+    rate: Annotated[
+        int, typer.Option("--rate", min=1, help="Ticks per second across all symbols.")
+    ] = 2000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="demo-ticks worker processes.")
+    ] = 2,
     streams: Annotated[Path, typer.Option("--streams")] = Path("streams.yaml"),
     procfile: Annotated[Path, typer.Option("--procfile")] = Path("Procfile"),
 ) -> None:

@@ -19,7 +19,10 @@ async def record_tick(event: Tick, ctx: Context) -> None:
     await ctx.db.execute(
         "INSERT INTO demo_ticks(symbol, seq, price_cents, ts_ms) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (symbol, seq) DO NOTHING",
-        event.symbol, event.seq, event.price, event.ts_ms,
+        event.symbol,
+        event.seq,
+        event.price,
+        event.ts_ms,
     )
     ctx.emit(RECORDED, TickRecorded(symbol=event.symbol, seq=event.seq))
 

@@ -188,7 +188,9 @@ ops_strategy = st.lists(
     "url_fixture", ["redis_url", pytest.param("cluster_url", marks=pytest.mark.cluster)]
 )
 @settings(
-    max_examples=40, deadline=None, database=None,
+    max_examples=40,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ops=ops_strategy, total_cap=st.integers(0, 150), slot_cap=st.integers(0, 3))
@@ -278,7 +280,9 @@ async def worker(url: str, spec: dict[str, Any]) -> None:
 
 
 @settings(
-    max_examples=3, deadline=None, database=None,
+    max_examples=3,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -293,8 +297,12 @@ def test_caps_hold_across_processes(
 ) -> None:
     n = next(_example)
     spec = {
-        "seed": seed, "total_cap": total_cap, "slot_cap": slot_cap, "max_amount": max_amount,
-        "total": f"{{mp{n}}}:total", "prefix": f"{{mp{n}}}:res:",
+        "seed": seed,
+        "total_cap": total_cap,
+        "slot_cap": slot_cap,
+        "max_amount": max_amount,
+        "total": f"{{mp{n}}}:total",
+        "prefix": f"{{mp{n}}}:res:",
         "slots": [f"{{mp{n}}}:slot:{i}" for i in range(n_slots)],
     }
     run_in_new_loop(run_processes(redis_url, spec))
@@ -306,9 +314,14 @@ async def run_processes(url: str, spec: dict[str, Any]) -> None:
     slots = spec["slots"]
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.chimera_workers.test_budget", url,
+            sys.executable,
+            "-m",
+            "tests.chimera_workers.test_budget",
+            url,
             json.dumps({**spec, "proc": p}),
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         for p in range(PROCESSES)
     ]

@@ -18,14 +18,25 @@ from tests.runner_app.topology import DONE, JOBS, write_topology
 def cli(redis_url: str, tmp_path: Path) -> Iterator[tuple[CliRunner, Path, redis.Redis]]:
     streams = write_topology(tmp_path)
     client = redis.Redis.from_url(redis_url)
-    yield CliRunner(env={"CHIMERA_REDIS_URL": redis_url, "CHIMERA_STREAMS": str(streams),
-                         "CHIMERA_STATE_DIR": str(tmp_path / "state")}), streams, client
+    yield (
+        CliRunner(
+            env={
+                "CHIMERA_REDIS_URL": redis_url,
+                "CHIMERA_STREAMS": str(streams),
+                "CHIMERA_STATE_DIR": str(tmp_path / "state"),
+            }
+        ),
+        streams,
+        client,
+    )
     client.close()
 
 
 def test_enqueue_validates_and_writes(cli: tuple[CliRunner, Path, redis.Redis]) -> None:
     runner, _, client = cli
-    result = runner.invoke(app, ["enqueue", JOBS, "--json", '{"seq": 1, "key": "a"}', "--count", "5"])
+    result = runner.invoke(
+        app, ["enqueue", JOBS, "--json", '{"seq": 1, "key": "a"}', "--count", "5"]
+    )
     assert result.exit_code == 0, result.output
     assert "enqueued 5 event(s)" in result.output
     assert client.xlen(JOBS) == 5
@@ -63,7 +74,9 @@ def test_enqueue_to_an_undeclared_stream_names_the_declared_ones(
 
 def test_unreachable_redis_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     streams = write_topology(tmp_path)
-    runner = CliRunner(env={"CHIMERA_REDIS_URL": "redis://127.0.0.1:1/0", "CHIMERA_STREAMS": str(streams)})
+    runner = CliRunner(
+        env={"CHIMERA_REDIS_URL": "redis://127.0.0.1:1/0", "CHIMERA_STREAMS": str(streams)}
+    )
     result = runner.invoke(app, ["inspect"])
     assert result.exit_code == 2
     assert result.output.startswith("error: cannot reach Redis at redis://127.0.0.1:1/0")
@@ -95,9 +108,20 @@ def test_dlq_list_retry_drop(cli: tuple[CliRunner, Path, redis.Redis]) -> None:
     runner, _, client = cli
     dlq = "{t:jobs}:dlq"
     for seq in (1, 2):
-        client.xadd(dlq, {"d": json.dumps({"seq": seq}), "_source": JOBS, "_group": "jobs",
-                          "_original_id": f"1-{seq}", "_handler": "h:f", "_error": f"boom {seq}",
-                          "_traceback": "", "_deliveries": "3", "_failed_at_ms": "1"})
+        client.xadd(
+            dlq,
+            {
+                "d": json.dumps({"seq": seq}),
+                "_source": JOBS,
+                "_group": "jobs",
+                "_original_id": f"1-{seq}",
+                "_handler": "h:f",
+                "_error": f"boom {seq}",
+                "_traceback": "",
+                "_deliveries": "3",
+                "_failed_at_ms": "1",
+            },
+        )
     listed = runner.invoke(app, ["dlq", "list", JOBS])
     assert listed.exit_code == 0 and "boom 1" in listed.output and "boom 2" in listed.output
     first = client.xrange(dlq)[0][0].decode()
@@ -109,16 +133,41 @@ def test_dlq_list_retry_drop(cli: tuple[CliRunner, Path, redis.Redis]) -> None:
     assert runner.invoke(app, ["dlq", "retry", JOBS]).exit_code == 2
 
 
-def test_replay_into_a_stream_and_through_a_handler(cli: tuple[CliRunner, Path, redis.Redis]) -> None:
+def test_replay_into_a_stream_and_through_a_handler(
+    cli: tuple[CliRunner, Path, redis.Redis],
+) -> None:
     runner, _, client = cli
     runner.invoke(app, ["enqueue", JOBS, "--json", json.dumps([{"seq": i} for i in range(5)])])
     ids = [eid.decode() for eid, _ in client.xrange(JOBS)]
-    dry = runner.invoke(app, ["replay", JOBS, "--start", ids[1], "--end", ids[3], "--handler",
-                              "tests.runner_app.handlers:record", "--dry-run"])
+    dry = runner.invoke(
+        app,
+        [
+            "replay",
+            JOBS,
+            "--start",
+            ids[1],
+            "--end",
+            ids[3],
+            "--handler",
+            "tests.runner_app.handlers:record",
+            "--dry-run",
+        ],
+    )
     assert dry.exit_code == 0 and "replayed 3 entries" in dry.output
     assert client.hlen("t:effects") == 0
-    done = runner.invoke(app, ["replay", JOBS, "--start", ids[1], "--end", ids[3], "--handler",
-                               "tests.runner_app.handlers:record_and_emit"])
+    done = runner.invoke(
+        app,
+        [
+            "replay",
+            JOBS,
+            "--start",
+            ids[1],
+            "--end",
+            ids[3],
+            "--handler",
+            "tests.runner_app.handlers:record_and_emit",
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert client.hkeys("t:effects") and sorted(client.hkeys("t:effects")) == [b"1", b"2", b"3"]
     assert client.xlen(DONE) == 3
@@ -128,7 +177,9 @@ def test_replay_into_a_stream_and_through_a_handler(cli: tuple[CliRunner, Path, 
     assert bad_time.exit_code == 2 and "--start" in bad_time.output
 
 
-def test_replay_refuses_a_corrupt_range_before_writing(cli: tuple[CliRunner, Path, redis.Redis]) -> None:
+def test_replay_refuses_a_corrupt_range_before_writing(
+    cli: tuple[CliRunner, Path, redis.Redis],
+) -> None:
     runner, _, client = cli
     client.xadd(JOBS, {"d": b'{"seq": 1}'})
     client.xadd(JOBS, {"d": b'{"seq": "bad"}'})
@@ -139,10 +190,19 @@ def test_replay_refuses_a_corrupt_range_before_writing(cli: tuple[CliRunner, Pat
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for args in (["--help"], ["worker", "--help"], ["up", "--help"], ["enqueue", "--help"],
-                 ["replay", "--help"], ["inspect", "--help"], ["dlq", "--help"],
-                 ["dlq", "retry", "--help"], ["streams", "check", "--help"],
-                 ["services", "--help"], ["db", "upgrade", "--help"]):
+    for args in (
+        ["--help"],
+        ["worker", "--help"],
+        ["up", "--help"],
+        ["enqueue", "--help"],
+        ["replay", "--help"],
+        ["inspect", "--help"],
+        ["dlq", "--help"],
+        ["dlq", "retry", "--help"],
+        ["streams", "check", "--help"],
+        ["services", "--help"],
+        ["db", "upgrade", "--help"],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output

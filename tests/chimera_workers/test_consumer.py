@@ -27,8 +27,8 @@ async def enqueue(redis: RedisClient, jobs: list[Job], stream: str = JOBS) -> No
         await pipe.execute()
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], object], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await predicate():  # type: ignore[misc]
             return
@@ -78,11 +78,13 @@ async def _hlen_is(redis: RedisClient, key: str, n: int) -> bool:
 async def test_per_key_order_holds_at_concurrency_32(tmp_path: Path, client: RedisClient) -> None:
     app = make_app(tmp_path, concurrency=32, ordering_key="key", batch_size=200)
     rng = random.Random(7)
-    jobs = [Job(seq=i, key=f"k{rng.randrange(64)}", sleep_ms=rng.choice([0, 0, 1, 3]))
-            for i in range(3000)]
+    jobs = [
+        Job(seq=i, key=f"k{rng.randrange(64)}", sleep_ms=rng.choice([0, 0, 1, 3]))
+        for i in range(3000)
+    ]
     worker = await run_worker(app, client)
     await enqueue(client, jobs)
-    await wait_for(lambda: _hlen_is(client, "t:effects", 3000), timeout=60)
+    await wait_for(lambda: _hlen_is(client, "t:effects", 3000), within=60)
     await worker.stop()
     for key in {j.key for j in jobs}:
         seen = [int(x) for x in await client.lrange(f"t:order:{key}", 0, -1)]
@@ -170,7 +172,9 @@ async def test_long_handler_is_not_run_twice(tmp_path: Path, client: RedisClient
     assert {k: int(v) for k, v in runs.items()} == {b"0": 1, b"1": 1, b"2": 1, b"3": 1}
 
 
-async def test_entries_of_a_dead_consumer_are_reclaimed(tmp_path: Path, client: RedisClient) -> None:
+async def test_entries_of_a_dead_consumer_are_reclaimed(
+    tmp_path: Path, client: RedisClient
+) -> None:
     app = make_app(tmp_path, claim_idle_ms=300)
     await enqueue(client, [Job(seq=i) for i in range(10)])
     from chimera_workers.consumer import ensure_group
@@ -211,7 +215,7 @@ async def test_restart_resumes_own_pending_history(tmp_path: Path, client: Redis
     await ensure_group(client, JOBS, "jobs")
     await client.xreadgroup("jobs", "slot.1", {JOBS: ">"}, count=7)
     worker = await run_worker(app, client, "slot.1")  # same stable name, long claim-idle
-    await wait_for(lambda: _hlen_is(client, "t:effects", 7), timeout=5)
+    await wait_for(lambda: _hlen_is(client, "t:effects", 7), within=5)
     await worker.stop()
     assert await pending(client) == 0
 
@@ -228,7 +232,9 @@ async def test_graceful_stop_finishes_in_flight_work(tmp_path: Path, client: Red
     assert await pending(client) == 0
 
 
-async def test_schedule_runs_each_tick_once_across_workers(tmp_path: Path, client: RedisClient) -> None:
+async def test_schedule_runs_each_tick_once_across_workers(
+    tmp_path: Path, client: RedisClient
+) -> None:
     schedules = [{"name": "tick", "handler": "tests.runner_app.handlers:tick", "interval_ms": 200}]
     app = make_app(tmp_path, schedules=schedules)
     workers = [await run_worker(app, client, f"w{i}") for i in range(3)]
@@ -287,7 +293,9 @@ async def test_prometheus_metrics_are_exported(tmp_path: Path, client: RedisClie
     await wait_for(lambda: _len_is(client, app.bindings["jobs"].dead_letters[JOBS], 1))
     await asyncio.sleep(0.2)
     await worker.stop()
-    body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
+    body = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    )
     assert 'chimera_processed_total{binding="jobs",stream="t:jobs"} 10.0' in body
     assert 'chimera_dead_lettered_total{binding="jobs",stream="t:jobs"} 1.0' in body
     assert "chimera_handler_seconds_bucket" in body
@@ -312,5 +320,3 @@ async def test_idle_consumer_is_reaped_only_with_an_empty_pending_list(
     assert await reaper.reap_consumers(100) == ["empty"]
     names = {c["name"] for c in await client.xinfo_consumers(JOBS, "jobs")}
     assert names == {b"holder"}
-
-

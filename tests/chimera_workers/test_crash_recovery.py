@@ -32,22 +32,30 @@ async def test_sigkill_mid_batch_every_effect_happens_exactly_once(
 ) -> None:
     conn = await asyncpg.connect(db_url)
     await conn.execute("CREATE TABLE t_effects(seq int PRIMARY KEY, entry_id text NOT NULL)")
-    streams = write_topology(tmp_path, handler="record_in_db", batch_size=200, concurrency=16,
-                             claim_idle_ms=1000, max_deliveries=5)
+    streams = write_topology(
+        tmp_path,
+        handler="record_in_db",
+        batch_size=200,
+        concurrency=16,
+        claim_idle_ms=1000,
+        max_deliveries=5,
+    )
     make_app(tmp_path, handler="record_in_db")  # validates the topology in-process too
     await enqueue(client, [Job(seq=i, sleep_ms=2) for i in range(10_000)])
     log = tmp_path / "workers.log"
     victim = start_worker(streams, "victim", redis_url=redis_url, database_url=db_url, log=log)
     try:
-        await wait_for(lambda: _runs_at_least(client, 2_000), timeout=60)
+        await wait_for(lambda: _runs_at_least(client, 2_000), within=60)
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         held = await client.xpending(JOBS, "jobs")
         assert held["pending"] > 0, "the kill should leave entries pending under the victim"
-        survivor = start_worker(streams, "survivor", redis_url=redis_url, database_url=db_url, log=log)
+        survivor = start_worker(
+            streams, "survivor", redis_url=redis_url, database_url=db_url, log=log
+        )
         try:
-            await wait_for(lambda: _rows_are(conn, 10_000), timeout=90)
-            await wait_for(lambda: _pending_is(client, 0), timeout=30)
+            await wait_for(lambda: _rows_are(conn, 10_000), within=90)
+            await wait_for(lambda: _pending_is(client, 0), within=30)
         finally:
             survivor.send_signal(signal.SIGTERM)
             assert survivor.wait(30) == 0
@@ -76,15 +84,16 @@ async def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
     server = RedisProcess(tmp_path / "redis").start()
     redis = await open_redis(server.url, retries=0)
     try:
-        app = make_app(tmp_path, concurrency=8, max_deliveries=3, retry_backoff_ms=50,
-                       retry_backoff_max_ms=500)
+        app = make_app(
+            tmp_path, concurrency=8, max_deliveries=3, retry_backoff_ms=50, retry_backoff_max_ms=500
+        )
         worker = Worker(app, redis, consumer="w", shutdown_grace_s=5)
         await worker.start()
         await enqueue(redis, [Job(seq=i, sleep_ms=1) for i in range(3_000)])
-        await wait_for(lambda: _effects_at_least(redis, 500), timeout=30)
+        await wait_for(lambda: _effects_at_least(redis, 500), within=30)
         await asyncio.to_thread(server.restart, 1.0)
-        await wait_for(lambda: _effects_at_least(redis, 3_000), timeout=60)
-        await wait_for(lambda: _pending_is(redis, 0), timeout=30)
+        await wait_for(lambda: _effects_at_least(redis, 3_000), within=60)
+        await wait_for(lambda: _pending_is(redis, 0), within=30)
         await worker.stop()
         assert await redis.xlen(app.bindings["jobs"].dead_letters[JOBS]) == 0
         assert await redis.hlen("t:effects") == 3_000
@@ -102,9 +111,10 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
 ) -> None:
     streams = write_topology(tmp_path, concurrency=4, batch_size=4)
     await enqueue(client, [Job(seq=i, sleep_ms=700) for i in range(40)])
-    proc = start_worker(streams, "slot.1", redis_url=redis_url, database_url=None, grace=5,
-                        log=tmp_path / "w.log")
-    await wait_for(lambda: _runs_at_least(client, 4), timeout=30)
+    proc = start_worker(
+        streams, "slot.1", redis_url=redis_url, database_url=None, grace=5, log=tmp_path / "w.log"
+    )
+    await wait_for(lambda: _runs_at_least(client, 4), within=30)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(proc.wait, 15)
@@ -115,11 +125,12 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
     effects = int(await client.hlen("t:effects"))
     assert effects >= 4
     assert await pending(client) <= 40 - effects
-    proc = start_worker(streams, "slot.1", redis_url=redis_url, database_url=None,
-                        log=tmp_path / "w.log")
+    proc = start_worker(
+        streams, "slot.1", redis_url=redis_url, database_url=None, log=tmp_path / "w.log"
+    )
     try:
-        await wait_for(lambda: _effects_at_least(client, 40), timeout=60)
-        await wait_for(lambda: _pending_is(client, 0), timeout=10)
+        await wait_for(lambda: _effects_at_least(client, 40), within=60)
+        await wait_for(lambda: _pending_is(client, 0), within=10)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 15) == 0

@@ -41,9 +41,16 @@ async def deliver(redis: RedisClient, *payloads: dict[bytes, bytes]) -> list[str
 
 async def move(redis: RedisClient, entry_id: str, *, deliveries: int = 5) -> str | None:
     return await move_to_dead_letter(
-        redis, stream=STREAM, group=GROUP, entry_id=entry_id, dead_letter=DLQ,
-        error="ValueError: bad", traceback="Traceback ...", handler="pkg.mod:handle",
-        delivery_count=deliveries, now_ms=1_700_000_000_123,
+        redis,
+        stream=STREAM,
+        group=GROUP,
+        entry_id=entry_id,
+        dead_letter=DLQ,
+        error="ValueError: bad",
+        traceback="Traceback ...",
+        handler="pkg.mod:handle",
+        delivery_count=deliveries,
+        now_ms=1_700_000_000_123,
     )
 
 
@@ -62,13 +69,23 @@ async def test_move_copies_fields_and_acks_atomically(redis: RedisClient) -> Non
     assert letter.payload == {b"d": b'{"x":1}', b"_eid": b"src/1-0/0"}
     assert (letter.source, letter.group, letter.original_id) == (STREAM, GROUP, a)
     assert (letter.error, letter.traceback, letter.handler) == (
-        "ValueError: bad", "Traceback ...", "pkg.mod:handle"
+        "ValueError: bad",
+        "Traceback ...",
+        "pkg.mod:handle",
     )
     assert (letter.deliveries, letter.failed_at_ms, letter.missing) == (3, 1_700_000_000_123, False)
     raw = await redis.xrange(DLQ)
     assert set(raw[0][1]) == {
-        b"d", b"_eid", b"_error", b"_traceback", b"_handler", b"_source", b"_group",
-        b"_original_id", b"_deliveries", b"_failed_at_ms",
+        b"d",
+        b"_eid",
+        b"_error",
+        b"_traceback",
+        b"_handler",
+        b"_source",
+        b"_group",
+        b"_original_id",
+        b"_deliveries",
+        b"_failed_at_ms",
     }
 
 
@@ -148,8 +165,16 @@ async def test_dead_letter_in_another_slot_is_a_config_error(redis: RedisClient)
     [a] = await deliver(redis, {b"d": b"1"})
     with pytest.raises(ConfigError, match="hash slot"):
         await move_to_dead_letter(
-            redis, stream=STREAM, group=GROUP, entry_id=a, dead_letter="elsewhere:dlq",
-            error="e", traceback="", handler="h", delivery_count=1, now_ms=0,
+            redis,
+            stream=STREAM,
+            group=GROUP,
+            entry_id=a,
+            dead_letter="elsewhere:dlq",
+            error="e",
+            traceback="",
+            handler="h",
+            delivery_count=1,
+            now_ms=0,
         )
     assert await pending_ids(redis) == {a}
 
@@ -162,8 +187,16 @@ async def test_untagged_stream_and_its_default_dead_letter_share_a_slot(
     entry = (await redis.xadd(stream, {b"d": b"1"})).decode()
     await redis.xreadgroup(GROUP, "c1", {stream: ">"})
     dlq_id = await move_to_dead_letter(
-        redis, stream=stream, group=GROUP, entry_id=entry, dead_letter=dead_letter_name(stream),
-        error="e", traceback="", handler="h", delivery_count=1, now_ms=0,
+        redis,
+        stream=stream,
+        group=GROUP,
+        entry_id=entry,
+        dead_letter=dead_letter_name(stream),
+        error="e",
+        traceback="",
+        handler="h",
+        delivery_count=1,
+        now_ms=0,
     )
     assert dlq_id is not None
     new_id = await retry_dead_letter(redis, dead_letter_name(stream), dlq_id)

@@ -82,12 +82,16 @@ async def test_up_starts_both_servers_and_up_again_reuses_them(settings: Setting
 
 async def test_resolve_endpoints_prefers_the_environment(settings: Settings) -> None:
     embedded = services_up(settings)
-    both = Settings(redis_url="redis://elsewhere:1/0", database_url="postgresql://elsewhere/x",
-                    state_dir=settings.state_dir)
+    both = Settings(
+        redis_url="redis://elsewhere:1/0",
+        database_url="postgresql://elsewhere/x",
+        state_dir=settings.state_dir,
+    )
     assert resolve_endpoints(both) == Endpoints("redis://elsewhere:1/0", "postgresql://elsewhere/x")
     only_redis = Settings(redis_url="redis://elsewhere:1/0", state_dir=settings.state_dir)
     assert resolve_endpoints(only_redis, start=False) == Endpoints(
-        "redis://elsewhere:1/0", embedded.database_url)
+        "redis://elsewhere:1/0", embedded.database_url
+    )
     assert resolve_endpoints(settings, start=False) == embedded
 
 
@@ -134,8 +138,11 @@ def test_a_killed_redis_is_restarted_on_the_same_port(settings: Settings) -> Non
 
 def test_services_cli_up_status_down(settings: Settings, tmp_path: Path) -> None:
     runner = CliRunner()
-    env = {"CHIMERA_STATE_DIR": settings.state_dir, "CHIMERA_REDIS_URL": None,
-           "CHIMERA_DATABASE_URL": None}
+    env = {
+        "CHIMERA_STATE_DIR": settings.state_dir,
+        "CHIMERA_REDIS_URL": None,
+        "CHIMERA_DATABASE_URL": None,
+    }
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "0001_cli_table.sql").write_text("CREATE TABLE cli_table (id int);\n")

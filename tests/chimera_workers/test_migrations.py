@@ -36,11 +36,14 @@ async def fetch(url: str, sql: str) -> list[asyncpg.Record]:
 
 
 async def test_upgrade_applies_in_order_once(db_url: str, tmp_path: Path) -> None:
-    d = write(tmp_path / "m", {
-        "0002_fill.sql": "INSERT INTO things VALUES (1), (2);",
-        "0001_things.sql": "CREATE TABLE things (id int PRIMARY KEY);",
-        "README.md": "not a migration",
-    })
+    d = write(
+        tmp_path / "m",
+        {
+            "0002_fill.sql": "INSERT INTO things VALUES (1), (2);",
+            "0001_things.sql": "CREATE TABLE things (id int PRIMARY KEY);",
+            "README.md": "not a migration",
+        },
+    )
     assert [s.state for s in await status(db_url, d)] == ["pending", "pending"]
 
     applied = await upgrade(db_url, d)
@@ -54,15 +57,23 @@ async def test_upgrade_applies_in_order_once(db_url: str, tmp_path: Path) -> Non
     assert [(s.version, s.state) for s in report] == [(v, "applied") for v in (1, 2, 3)]
     assert all(s.applied_at is not None for s in report)
     recorded = await fetch(db_url, "SELECT version, name FROM chimera_schema_migrations")
-    assert sorted((r["version"], r["name"]) for r in recorded) == [(1, "things"), (2, "fill"),
-                                                                     (3, "more")]
+    assert sorted((r["version"], r["name"]) for r in recorded) == [
+        (1, "things"),
+        (2, "fill"),
+        (3, "more"),
+    ]
 
 
 async def test_an_edited_applied_migration_is_refused(db_url: str, tmp_path: Path) -> None:
     d = write(tmp_path / "m", {"0001_t.sql": "CREATE TABLE t (id int);"})
     await upgrade(db_url, d)
-    write(d, {"0001_t.sql": "CREATE TABLE t (id bigint);",
-              "0002_next.sql": "CREATE TABLE never_applied (id int);"})
+    write(
+        d,
+        {
+            "0001_t.sql": "CREATE TABLE t (id bigint);",
+            "0002_next.sql": "CREATE TABLE never_applied (id int);",
+        },
+    )
 
     with pytest.raises(ConfigError, match=re.escape("0001_t.sql")):
         await upgrade(db_url, d)
@@ -71,10 +82,13 @@ async def test_an_edited_applied_migration_is_refused(db_url: str, tmp_path: Pat
 
 
 async def test_a_failing_migration_is_rolled_back(db_url: str, tmp_path: Path) -> None:
-    d = write(tmp_path / "m", {
-        "0001_ok.sql": "CREATE TABLE ok (id int);",
-        "0002_broken.sql": "CREATE TABLE half (id int); SELECT no_such_column FROM ok;",
-    })
+    d = write(
+        tmp_path / "m",
+        {
+            "0001_ok.sql": "CREATE TABLE ok (id int);",
+            "0002_broken.sql": "CREATE TABLE half (id int); SELECT no_such_column FROM ok;",
+        },
+    )
     with pytest.raises(ConfigError, match=re.escape("0002_broken.sql")):
         await upgrade(db_url, d)
     assert [s.state for s in await status(db_url, d)] == ["applied", "pending"]
@@ -108,10 +122,13 @@ def test_a_missing_directory_is_a_config_error(tmp_path: Path) -> None:
 
 async def test_concurrent_upgrades_apply_each_file_once(db_url: str, tmp_path: Path) -> None:
     # Without the lock both would run 0001, and the second CREATE TABLE would fail.
-    d = write(tmp_path / "m", {
-        "0001_slow.sql": "SELECT pg_sleep(0.3); CREATE TABLE once_only (id int);",
-        "0002_after.sql": "INSERT INTO once_only VALUES (1);",
-    })
+    d = write(
+        tmp_path / "m",
+        {
+            "0001_slow.sql": "SELECT pg_sleep(0.3); CREATE TABLE once_only (id int);",
+            "0002_after.sql": "INSERT INTO once_only VALUES (1);",
+        },
+    )
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
     try:
         results = await asyncio.gather(upgrade(db_url, d), upgrade(pool, d), upgrade(db_url, d))
@@ -154,8 +171,9 @@ def test_db_cli_upgrade_and_status(db_url: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["upgrade", "status"])
 def test_db_cli_unreachable_exits_2_with_one_error_line(command: str, tmp_path: Path) -> None:
     d = write(tmp_path / "m", {"0001_t.sql": "SELECT 1;"})
-    result = CliRunner().invoke(db_app, [command, "--dir", str(d)],
-                                env={"CHIMERA_DATABASE_URL": UNREACHABLE})
+    result = CliRunner().invoke(
+        db_app, [command, "--dir", str(d)], env={"CHIMERA_DATABASE_URL": UNREACHABLE}
+    )
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert lines[0].startswith("error: cannot reach PostgreSQL at " + UNREACHABLE)
@@ -164,7 +182,10 @@ def test_db_cli_unreachable_exits_2_with_one_error_line(command: str, tmp_path: 
 
 
 def test_db_cli_bad_directory_exits_2(tmp_path: Path) -> None:
-    result = CliRunner().invoke(db_app, ["upgrade", "--dir", str(tmp_path / "nope")],
-                                env={"CHIMERA_DATABASE_URL": UNREACHABLE})
+    result = CliRunner().invoke(
+        db_app,
+        ["upgrade", "--dir", str(tmp_path / "nope")],
+        env={"CHIMERA_DATABASE_URL": UNREACHABLE},
+    )
     assert result.exit_code == 2
     assert "does not exist" in result.stderr

@@ -14,8 +14,14 @@ JOBS = "t:jobs"
 DONE = "t:done"
 
 
-def write_topology(directory: Path, *, handler: str = "record", retention: dict[str, Any] | None = None,
-                   schedules: list[dict[str, Any]] | None = None, **binding: Any) -> Path:
+def write_topology(
+    directory: Path,
+    *,
+    handler: str = "record",
+    retention: dict[str, Any] | None = None,
+    schedules: list[dict[str, Any]] | None = None,
+    **binding: Any,
+) -> Path:
     jobs: dict[str, Any] = {"name": JOBS, "type": "tests.runner_app.events:Job"}
     if retention:
         jobs["retention"] = retention
@@ -36,8 +42,12 @@ def write_topology(directory: Path, *, handler: str = "record", retention: dict[
                 "claim_idle_ms": 1000,
                 **binding,
             },
-            {"name": "done", "stream": DONE, "handler": "tests.runner_app.handlers:count_done",
-             "block_ms": 100},
+            {
+                "name": "done",
+                "stream": DONE,
+                "handler": "tests.runner_app.handlers:count_done",
+                "block_ms": 100,
+            },
         ],
         "schedules": schedules or [],
     }
