@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -35,31 +36,43 @@ class Committer:
         stream: str,
         group: str,
         *,
-        is_stopping: Callable[[], bool],
         max_backoff_s: float = 2.0,
     ) -> None:
         self._redis = redis
         self._stream = stream
         self._group = group
         self._cluster = is_cluster(redis)
-        self._is_stopping = is_stopping
         self._max_backoff_s = max_backoff_s
 
-    async def commit(self, batch: Sequence[Finished]) -> None:
-        """Emit and ack ``batch``; retry through connection loss until it is durable."""
+    async def commit(self, batch: Sequence[Finished], *, deadline: float | None = None) -> bool:
+        """Emit and ack ``batch``, retrying through connection loss until it is durable.
+
+        With a ``deadline`` (a ``time.monotonic()`` value, used during shutdown) give up when
+        it passes and return False: the unacked entries stay pending and are delivered again.
+        """
         todo = list(batch)
         delay = 0.05
         while todo:
             try:
                 await self._write(todo)
-                return
+                return True
             except _TRANSIENT as exc:
-                log.warning(
-                    "commit of %d entries on %s interrupted: %s", len(todo), self._stream, exc
-                )
-            await asyncio.sleep(delay)
-            delay = min(self._max_backoff_s, delay * 2)
-            todo = await self._still_pending(todo)
+                log.warning("commit of %d entries on %s failed: %s", len(todo), self._stream, exc)
+            # Learn what the failed attempt did before trying again, however long that takes.
+            while True:
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    log.error(
+                        "shutdown: %d finished entries on %s left pending", len(todo), self._stream
+                    )
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(self._max_backoff_s, delay * 2)
+                try:
+                    todo = await self._still_pending(todo)
+                    break
+                except _TRANSIENT:
+                    continue
+        return True
 
     async def _write(self, batch: Sequence[Finished]) -> None:
         ids = [entry_id for entry_id, _ in batch]
@@ -81,12 +94,8 @@ class Committer:
     async def _still_pending(self, batch: list[Finished]) -> list[Finished]:
         # Entries no longer pending were acked by a MULTI that did run (its reply was lost):
         # their emits happened with the ack, so redoing them would emit twice.
-        while True:
-            try:
-                pipe = self._redis.pipeline(transaction=False)
-                for entry_id, _ in batch:
-                    pipe.xpending_range(self._stream, self._group, entry_id, entry_id, 1)
-                replies = await pipe.execute()
-                return [item for item, rows in zip(batch, replies, strict=True) if rows]
-            except _TRANSIENT:
-                await asyncio.sleep(0.1)
+        pipe = self._redis.pipeline(transaction=False)
+        for entry_id, _ in batch:
+            pipe.xpending_range(self._stream, self._group, entry_id, entry_id, 1)
+        replies = await pipe.execute()
+        return [item for item, rows in zip(batch, replies, strict=True) if rows]

@@ -74,13 +74,15 @@ class StreamConsumer:
         self.name = stream.name
         self.dead_letter = binding.dead_letters[stream.name]
         self._reclaimer = Reclaimer(redis, scripts, stream.name, binding.group, consumer)
-        self._committer = Committer(redis, stream.name, binding.group, is_stopping=self.stopping)
+        self._committer = Committer(redis, stream.name, binding.group)
         self._inflight: dict[str, Delivery] = {}
         self._finished: list[Finished] = []
         self._finished_event = asyncio.Event()
         self._capacity = asyncio.Event()
         self._capacity.set()
         self._progress = asyncio.Event()
+        self._committing = False
+        self._commit_deadline: float | None = None
         self._stop = asyncio.Event()
         self._read_history = True
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,7 +134,15 @@ class StreamConsumer:
                 await asyncio.wait_for(self._progress.wait(), remaining)
         if self._lanes is not None:
             await self._lanes.close()
-        await self._drain_finished()
+        # The commit loop finishes what is done; a Redis that stays unreachable bounds it.
+        self._commit_deadline = max(deadline, time.monotonic() + 2.0)
+        self._finished_event.set()
+        while (self._finished or self._committing) and time.monotonic() < self._commit_deadline:
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._progress.wait(), self._commit_deadline - time.monotonic()
+                )
         for task in (committer, *others):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -331,10 +341,15 @@ class StreamConsumer:
         self._finished_event.clear()
         while self._finished:
             batch, self._finished = self._finished, []
-            await self._committer.commit(batch)
+            self._committing = True
+            try:
+                done = await self._committer.commit(batch, deadline=self._commit_deadline)
+            finally:
+                self._committing = False
             for entry_id, _ in batch:
                 self._release(entry_id)
-            self._m_processed.inc(len(batch))
+            if done:
+                self._m_processed.inc(len(batch))
 
     # -- recovery --------------------------------------------------------------------------
 

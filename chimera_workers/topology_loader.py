@@ -13,20 +13,15 @@ stand-ins that raise ``ConfigError`` when called, and ``ordering_key`` is not ch
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from cronsim import CronSim, CronSimError
 from redis.crc import key_slot
 
-from chimera_workers.errors import ConfigError
 from chimera_workers.topology import (
     SYMBOL_PLACEHOLDER,
     App,
@@ -37,6 +32,7 @@ from chimera_workers.topology import (
     StreamSpec,
     dead_letter_name,
 )
+from chimera_workers.topology_refs import RefResolver
 from chimera_workers.topology_yaml import (
     Decoded,
     Loc,
@@ -90,8 +86,9 @@ class _Template:
 
 class _Resolver:
     def __init__(self, file: Path, src: Source, decoded: Decoded, import_code: bool) -> None:
-        self.file, self.src, self.decoded, self.import_code = file, src, decoded, import_code
+        self.file, self.src, self.decoded = file, src, decoded
         self.decl = decoded.decl
+        self.refs = RefResolver(src, import_code)
         self.templates: dict[str, _Template] = {}
         self.dead_letter_uses: list[tuple[str, Loc]] = []
 
@@ -208,7 +205,7 @@ class _Resolver:
                     if SYMBOL in decl.name
                     else {decl.name: None}
                 )
-            tpl = _Template(decl, self._payload(decl.type, (*loc, "type")), concrete, {})
+            tpl = _Template(decl, self.refs.payload(decl.type, (*loc, "type")), concrete, {})
             self.templates[decl.name] = tpl
             retention = decl.retention
             for field in ("maxlen", "max_age_ms", "trim_interval_ms"):
@@ -237,25 +234,12 @@ class _Resolver:
                         name,
                         decl.name,
                         tpl.payload,
-                        self._decoder(tpl, loc),
+                        self.refs.decoder(tpl.payload, decl.type, (*loc, "type")),
                         retention,
                         tpl.dead[name],
                         tuple(decl.groups),
                     )
         return out
-
-    def _decoder(self, tpl: _Template, loc: Loc) -> msgspec.json.Decoder[Any]:
-        if not self.import_code:
-            return msgspec.json.Decoder()
-        try:
-            return msgspec.json.Decoder(tpl.payload)
-        except TypeError as exc:  # a field type msgspec cannot decode
-            self.src.add(
-                (*loc, "type"),
-                f"msgspec cannot decode `{tpl.decl.type}`: {exc}",
-                "use field types msgspec supports",
-            )
-            return msgspec.json.Decoder()
 
     def _bindings(self) -> dict[str, BindingSpec]:
         out: dict[str, BindingSpec] = {}
@@ -266,7 +250,7 @@ class _Resolver:
             if not b.name:
                 self.src.add((*loc, "name"), "empty binding name", "name the binding")
             unique = self._unique(b.name, names, (*loc, "name"), "binding")
-            handler = self._callable(b.handler, (*loc, "handler"), ("event", "ctx"))
+            handler = self.refs.handler(b.handler, (*loc, "handler"), ("event", "ctx"))
             if b.group == "":
                 self.src.add((*loc, "group"), "empty group name", "remove `group:` to use the name")
             group = b.group or b.name
@@ -309,15 +293,8 @@ class _Resolver:
                     f"bindings `{first}` and `{b.name}` both read `{b.stream}` as group `{group}`",
                     "a group splits entries between its readers; set another `group:`",
                 )
-            if b.ordering_key is not None and tpl.payload is not None and self.import_code:
-                fields = [f.name for f in msgspec.structs.fields(tpl.payload)]
-                if b.ordering_key not in fields:
-                    self.src.add(
-                        (*loc, "ordering_key"),
-                        f"`{tpl.decl.type}` has no field `{b.ordering_key}`",
-                        close_to(b.ordering_key, fields)
-                        or f"its fields: {', '.join(fields) or 'none'}",
-                    )
+            if b.ordering_key is not None and tpl.payload is not None:
+                self.refs.field(tpl.payload, tpl.decl.type, b.ordering_key, (*loc, "ordering_key"))
             dead = tpl.dead
             if b.dead_letter is not None:
                 dead = self._dead_letters(b.dead_letter, (*loc, "dead_letter"), tpl)
@@ -351,7 +328,7 @@ class _Resolver:
             if not s.name:
                 self.src.add((*loc, "name"), "empty schedule name", "name the schedule")
             unique = self._unique(s.name, names, (*loc, "name"), "schedule")
-            handler = self._callable(s.handler, (*loc, "handler"), ("ctx",))
+            handler = self.refs.handler(s.handler, (*loc, "handler"), ("ctx",))
             if (s.interval_ms is None) == (s.cron is None):
                 self.src.add(
                     loc,
@@ -385,99 +362,3 @@ class _Resolver:
                     s.name, handler, s.handler, s.interval_ms, s.cron, s.lock_ttl_ms
                 )
         return out
-
-    def _import(self, ref: str, loc: Loc, example: str) -> tuple[bool, Any]:
-        module_name, _, attr = ref.partition(":")
-        if not module_name or not attr:
-            self.src.add(loc, f"`{ref}` is not `module:name`", f"e.g. `{example}`")
-            return False, None
-        if not self.import_code:
-            return True, None
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name is not None and f"{module_name}.".startswith(f"{exc.name}.")
-            self.src.add(
-                loc,
-                f"no module named `{exc.name}`"
-                if missing
-                else f"importing `{module_name}` failed: {exc}",
-                "check the dotted path; it must be importable (installed or on PYTHONPATH)"
-                if missing
-                else "install the missing dependency",
-            )
-            return False, None
-        except (Exception, SystemExit) as exc:  # the module's own code is at fault
-            self.src.add(
-                loc,
-                f"importing `{module_name}` failed: {type(exc).__name__}: {exc}",
-                "fix the error in that module",
-            )
-            return False, None
-        for part in attr.split("."):
-            if not hasattr(obj, part):
-                public = [n for n in dir(obj) if not n.startswith("_")]
-                self.src.add(
-                    loc,
-                    f"`{module_name}` has no attribute `{attr}`",
-                    close_to(part, public) or "check the name after the colon",
-                )
-                return False, None
-            obj = getattr(obj, part)
-        return True, obj
-
-    def _payload(self, ref: str, loc: Loc) -> type[msgspec.Struct] | None:
-        ok, obj = self._import(ref, loc, "handlers.orders.events:OrderPlaced")
-        name = ref.rpartition(":")[2]
-        if not ok:
-            return None
-        if not self.import_code:
-            stand_in: type[msgspec.Struct] = msgspec.defstruct(
-                name, [], module=ref.partition(":")[0], frozen=True
-            )
-            return stand_in
-        if not (isinstance(obj, type) and issubclass(obj, msgspec.Struct)):
-            self.src.add(
-                loc,
-                f"`{ref}` is not a msgspec.Struct class",
-                f"declare it as `class {name}(msgspec.Struct, frozen=True)`",
-            )
-            return None
-        if not obj.__struct_config__.frozen:
-            self.src.add(
-                loc,
-                f"`{ref}` is not frozen",
-                "add `frozen=True` to the class so handlers cannot change shared events",
-            )
-            return None
-        return obj
-
-    def _callable(self, ref: str, loc: Loc, params: tuple[str, ...]) -> Any:
-        ok, fn = self._import(ref, loc, "handlers.orders.handlers:on_order")
-        if not ok:
-            return None
-        if not self.import_code:
-            return _stand_in(ref)
-        signature = f"async def {ref.rpartition(':')[2]}({', '.join(params)}) -> None"
-        if not inspect.iscoroutinefunction(fn):
-            self.src.add(loc, f"`{ref}` is not an async function", f"define it as `{signature}`")
-            return None
-        try:
-            inspect.signature(fn).bind(*params)
-        except TypeError:
-            self.src.add(
-                loc,
-                f"`{ref}` cannot be called with ({', '.join(params)})",
-                f"define it as `{signature}`",
-            )
-            return None
-        except ValueError:  # no introspectable signature (some C callables): trust it
-            pass
-        return fn
-
-
-def _stand_in(ref: str) -> Callable[..., Any]:
-    async def not_imported(*args: Any) -> None:
-        raise ConfigError(f"{ref} was not imported", hint="load the topology with import_code=True")
-
-    return not_imported

@@ -275,8 +275,40 @@ async def bench(spec: dict[str, Any]) -> None:
         emit("latency", count=len(lat), expected=spec["m"], p50_ms=percentile(lat, 50) / 1e6,
              p99_ms=percentile(lat, 99) / 1e6, max_ms=(lat[-1] / 1e6) if lat else float("nan"))
     t1 = time.perf_counter()
-    await stop()
-    emit("stopped", stop_s=time.perf_counter() - t1)
+    await stop_within(stop, spec.get("stop_timeout_s", 5))
+    emit("stopped", stop_s=time.perf_counter() - t1, hung=None)
+
+
+def await_chain(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` is suspended: its coroutine and everything it awaits, outermost first."""
+    frames = []
+    obj: Any = task.get_coro()
+    while obj is not None and len(frames) < 20:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            frames.append(f"{code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}({code.co_name})")
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None)
+    return " -> ".join(frames) or "?"
+
+
+async def stop_within(stop: Stop, seconds: float) -> None:
+    """Stop the consumer; if that hangs, report where it is stuck and exit hard.
+
+    Only taskiq needed this so far: cancelling its listener mid-XREADGROUP can leave the read
+    waiting forever (redis-py 8.1), so ``Receiver.listen`` never returns.
+    """
+    stopping = asyncio.create_task(stop())
+    # Not wait_for: a cancelled stop() that shields its cleanup would hang it as well.
+    done, _ = await asyncio.wait({stopping}, timeout=seconds)
+    if done:
+        stopping.result()
+    else:
+        stuck = [await_chain(task) for task in asyncio.all_tasks() if task is not stopping]
+        emit("stopped", stop_s=float(seconds), hung=f"stop() did not return within {seconds:g}s; "
+             "still waiting: " + " | ".join(s for s in stuck if s != "?"))
+        sys.stdout.flush()
+        os._exit(0)
 
 
 async def soak(spec: dict[str, Any]) -> None:

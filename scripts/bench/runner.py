@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -53,6 +54,7 @@ import pstats
 import re
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,7 +73,7 @@ import bench_handlers  # noqa: E402
 import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 import uvloop  # noqa: E402
-from wire import Encode, chimera_app, chimera_fields, encoder_for  # noqa: E402
+from wire import Encode, RespConnection, chimera_app, chimera_fields, encoder_for  # noqa: E402
 
 from chimera_workers.connections import open_redis  # noqa: E402
 from chimera_workers.stream_ids import decode  # noqa: E402
@@ -80,6 +82,7 @@ from chimera_workers.worker import Worker  # noqa: E402
 from tests.harness.servers import RedisProcess  # noqa: E402
 
 GROUP = "bench"
+FAST_SYSTEMS = {"raw", "raw-parsed", "chimera", "faststream-batch"}
 ALL_PARTS = "raw,raw-parsed,chimera,faststream,faststream-batch,taskiq,kill"
 PYTHON = sys.executable
 
@@ -111,6 +114,7 @@ class Config:
     profile: str
     aof: bool
     only: set[str]
+    repeat: int
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -141,6 +145,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--profile", choices=["auto", "always", "never"], default="auto",
                     help="cProfile Chimera (auto: only if it misses a target)")
     ap.add_argument("--aof", action="store_true", help="keep the harness's AOF on")
+    ap.add_argument("--repeat", type=int,
+                    help="throughput runs of the fast systems; the median is reported (3; quick 1)")
     ap.add_argument("--only",
                     help=f"comma list of {ALL_PARTS} (default: all)")
     a = ap.parse_args(argv)
@@ -168,6 +174,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         profile=a.profile,
         aof=a.aof,
         only=set((a.only or ALL_PARTS).split(",")),
+        repeat=a.repeat or (1 if q else 3),
     )
 
 
@@ -197,6 +204,8 @@ class CaseResult:
     stop_s: float = math.nan
     pending_after: int | None = None
     error: str | None = None
+    runs: list[float] = field(default_factory=list)
+    stop_hung: str | None = None
 
 
 @dataclass
@@ -323,10 +332,12 @@ class Child:
 
 
 class Bench:
-    def __init__(self, cfg: Config, url: str, client: aioredis.Redis, workdir: Path) -> None:
+    def __init__(self, cfg: Config, url: str, client: aioredis.Redis, resp: RespConnection,
+                 workdir: Path) -> None:
         self.cfg = cfg
         self.url = url
         self.r = client
+        self.resp = resp
         self.workdir = workdir
         self.logs = workdir / "logs"
         self.logs.mkdir()
@@ -335,12 +346,10 @@ class Bench:
 
     async def fill(self, stream: str, encode: Encode, first_seq: int, count: int,
                    chunk: int = 2000) -> None:
-        """Enqueue ``count`` entries as fast as pipelines allow."""
+        """Enqueue ``count`` entries as fast as one connection allows."""
         for lo in range(0, count, chunk):
-            pipe = self.r.pipeline(transaction=False)
-            for seq in range(first_seq + lo, first_seq + min(count, lo + chunk)):
-                pipe.xadd(stream, await encode(seq, time.time_ns()))  # type: ignore[arg-type]
-            await pipe.execute()
+            seqs = range(first_seq + lo, first_seq + min(count, lo + chunk))
+            await self.resp.xadd_many(stream, [await encode(seq, time.time_ns()) for seq in seqs])
 
     async def produce_at_rate(self, stream: str, encode: Encode, first_seq: int, count: int,
                               rate: int) -> float:
@@ -350,10 +359,10 @@ class Bench:
         while sent < count:
             due = min(count, int((time.perf_counter() - t0) * rate) + 1)
             if due > sent:
-                pipe = self.r.pipeline(transaction=False)
-                for seq in range(first_seq + sent, first_seq + due):
-                    pipe.xadd(stream, await encode(seq, time.time_ns()))  # type: ignore[arg-type]
-                await pipe.execute()
+                seqs = range(first_seq + sent, first_seq + due)
+                await self.resp.xadd_many(
+                    stream, [await encode(seq, time.time_ns()) for seq in seqs]
+                )
                 sent = due
             await asyncio.sleep(0.001)
         return time.perf_counter() - t0
@@ -364,10 +373,26 @@ class Bench:
 
     # (a)-(d)
 
-    async def run_case(self, case: Case, profile_out: Path | None = None) -> CaseResult:
+    async def measure(self, case: Case) -> CaseResult:
+        """Run ``case`` (``--repeat`` times if it is fast); report the median throughput."""
+        reps = self.cfg.repeat if case.system in FAST_SYSTEMS else 1
+        extra = [await self.run_case(case, latency=False) for _ in range(reps - 1)]
+        final = await self.run_case(case)
+        runs = [r for r in (*extra, final) if not r.error]
+        final.runs = [r.msgs_per_s for r in runs]
+        if runs:
+            final.msgs_per_s = statistics.median(final.runs)
+            final.drain_s = statistics.median(r.drain_s for r in runs)
+        failed = [r.error for r in extra if r.error]
+        if failed and not final.error:
+            final.error = failed[0]
+        return final
+
+    async def run_case(self, case: Case, profile_out: Path | None = None,
+                       latency: bool = True) -> CaseResult:
         cfg = self.cfg
         stream = f"bench:{case.key}"
-        m = 0 if profile_out else int(cfg.rate * cfg.duration)
+        m = int(cfg.rate * cfg.duration) if latency and not profile_out else 0
         res = CaseResult(case, latency_expected=m)
         encode = encoder_for(case.system)
         await self.fresh_stream(stream)
@@ -391,7 +416,10 @@ class Bench:
                 res.latency_count = lat["count"]
                 log(f"{case.key}: latency p50 {res.p50_ms:.2f} ms, p99 {res.p99_ms:.2f} ms "
                     f"({res.latency_count}/{m})")
-            res.stop_s = (await child.expect("stopped", 60))["stop_s"]
+            stopped = await child.expect("stopped", 60)
+            res.stop_s, res.stop_hung = stopped["stop_s"], stopped.get("hung")
+            if res.stop_hung:
+                log(f"{case.key}: {res.stop_hung}")
         except ChildFailed as exc:
             res.error = str(exc)
             log(f"{case.key}: FAILED: {exc}")
@@ -653,25 +681,29 @@ def report(cfg: Config, env: dict[str, str], results: list[CaseResult], soak: So
             f"RDB off, AOF {'on' if cfg.aof else 'off'}); {env['versions']}. "
             f"Each consumer is a separate process; redis-server, the consumer and the producer "
             f"share the CPUs. Total run time {elapsed_s:.0f} s.", ""]
-    out += [f"Throughput: N pre-filled entries, msgs/s = N / (last handled - first handled); "
-            f"drain = consumer start -> last handled. Latency: {cfg.rate} msgs/s enqueued for "
+    out += [f"Chimera source: {env['chimera']}.", ""]
+    out += [f"Throughput: N pre-filled entries, msgs/s = N / (last handled - first handled), "
+            f"median of {cfg.repeat} runs for the fast systems (runs column: min-max); drain = "
+            f"consumer start -> last handled. Latency: {cfg.rate} msgs/s enqueued for "
             f"{cfg.duration:g} s after the drain, enqueue (`time.time_ns()` in the payload) -> "
-            f"handler ran. PEL = entries still pending after the consumer stopped.", ""]
-    out += ["| system | setting | N | msgs/s | drain s | p50 ms | p99 ms | PEL |",
-            "|---|---|---:|---:|---:|---:|---:|---:|"]
+            f"handler ran; a system slower than that rate shows its growing backlog here. "
+            f"PEL = entries still pending after the consumer stopped.", ""]
+    out += ["| system | setting | N | msgs/s | runs | drain s | p50 ms | p99 ms | PEL |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     chimera = [r for r in results if r.case.system == "chimera" and not r.error]
     best = max(chimera, key=lambda r: r.msgs_per_s) if chimera else None
     for r in results:
         if r.case.system == "chimera" and r is not best:
             continue
         label = r.case.label + (" (best)" if r is best and len(chimera) > 1 else "")
-        note = f" **failed: {r.error.splitlines()[0]}**" if r.error else ""
-        lat_note = ("" if r.latency_count >= r.latency_expected
-                    else f" ({r.latency_count}/{r.latency_expected} handled)")
-        out.append(f"| {label} | {r.case.setting}{note} | {r.case.n:,} | {fmt(r.msgs_per_s, 0)} | "
-                   f"{fmt(r.drain_s)} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)}{lat_note} | "
-                   f"{r.pending_after if r.pending_after is not None else '-'} |")
+        out.append(f"| {label} | {r.case.setting}{failure(r)} | {r.case.n:,} | "
+                   f"{fmt(r.msgs_per_s, 0)} | {spread(r)} | {latency_cells(r)} |")
     out.append("")
+    notes = [f"- {r.case.label}: the consumer did not shut down cleanly; {r.stop_hung}. The "
+             "child process was ended; the numbers above were complete by then."
+             for r in results if r.stop_hung]
+    if notes:
+        out += ["Notes:", "", *notes, ""]
     by_key = {r.case.key: r for r in results if not r.error}
     checks = []
     if best and "raw" in by_key:
@@ -685,13 +717,12 @@ def report(cfg: Config, env: dict[str, str], results: list[CaseResult], soak: So
         out += ["Targets: " + "; ".join(checks) + ".", ""]
     if len(chimera) > 1 or any(r.error for r in results if r.case.system == "chimera"):
         out += ["Chimera concurrency sweep (same N, batch, max_inflight):", "",
-                "| concurrency | msgs/s | drain s | p50 ms | p99 ms | PEL |",
-                "|---:|---:|---:|---:|---:|---:|"]
+                "| concurrency | msgs/s | runs | drain s | p50 ms | p99 ms | PEL |",
+                "|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results:
             if r.case.system == "chimera":
-                out.append(f"| {r.case.params['concurrency']} | {fmt(r.msgs_per_s, 0)} | "
-                           f"{fmt(r.drain_s)} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} | "
-                           f"{r.pending_after if r.pending_after is not None else '-'} |")
+                out.append(f"| {r.case.params['concurrency']}{failure(r)} | "
+                           f"{fmt(r.msgs_per_s, 0)} | {spread(r)} | {latency_cells(r)} |")
         out.append("")
     if soak is not None:
         out += soak_section(soak)
@@ -705,6 +736,24 @@ def report(cfg: Config, env: dict[str, str], results: list[CaseResult], soak: So
         out += profile_table(path)
         out.append("")
     return "\n".join(out)
+
+
+def failure(r: CaseResult) -> str:
+    return f" **failed: {r.error.splitlines()[0]}**" if r.error else ""
+
+
+def spread(r: CaseResult) -> str:
+    if len(r.runs) < 2:
+        return "1 run" if r.runs else "-"
+    return f"{min(r.runs):,.0f}-{max(r.runs):,.0f}"
+
+
+def latency_cells(r: CaseResult) -> str:
+    """The drain, p50, p99 and PEL cells of a result row."""
+    short = ("" if r.latency_count >= r.latency_expected
+             else f" ({r.latency_count}/{r.latency_expected} handled)")
+    pel = "-" if r.pending_after is None else str(r.pending_after)
+    return f"{fmt(r.drain_s)} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)}{short} | {pel}"
 
 
 def soak_section(soak: SoakResult) -> list[str]:
@@ -756,6 +805,25 @@ def kill_section(kills: list[KillResult]) -> list[str]:
 # -- main ------------------------------------------------------------------------------------
 
 
+def chimera_source() -> str:
+    """Name the measured Chimera code: git commit, dirty or not, and a digest of its sources."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "chimera_workers").rglob("*")):
+        if path.suffix in (".py", ".lua"):
+            digest.update(path.relative_to(REPO).as_posix().encode())
+            digest.update(path.read_bytes())
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    changed = git("status", "--porcelain", "--", "chimera_workers")
+    dirty = " + uncommitted changes" if changed else ""
+    return f"commit {commit}{dirty}, `chimera_workers` sha256 {digest.hexdigest()[:12]}"
+
+
 def redis_version(url: str) -> str:
     client = redis.Redis.from_url(url)
     try:
@@ -776,18 +844,21 @@ async def run(cfg: Config) -> str:
                 sync.close()
             env = {"cpu": cpu_model(), "cpus": str(os.cpu_count()), "os": platform.platform(),
                    "python": platform.python_version(), "redis": redis_version(server.url),
-                   "versions": versions()}
+                   "versions": versions(), "chimera": chimera_source()}
             client = aioredis.Redis.from_url(server.url)
+            resp = await RespConnection.open(server.url)
             try:
-                return await run_all(cfg, Bench(cfg, server.url, client, workdir), env, started)
+                bench = Bench(cfg, server.url, client, resp, workdir)
+                return await run_all(cfg, bench, env, started)
             finally:
+                await resp.aclose()
                 await client.aclose()
         finally:
             server.stop()
 
 
 async def run_all(cfg: Config, bench: Bench, env: dict[str, str], started: float) -> str:
-    results = [await bench.run_case(case) for case in build_cases(cfg)]
+    results = [await bench.measure(case) for case in build_cases(cfg)]
     chimera = [r for r in results if r.case.system == "chimera" and not r.error]
     best = max(chimera, key=lambda r: r.msgs_per_s) if chimera else None
     profile = None

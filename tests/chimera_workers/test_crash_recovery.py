@@ -27,10 +27,20 @@ async def client(redis_url: str) -> AsyncIterator[RedisClient]:
     await redis.aclose()
 
 
+@pytest.mark.timeout(300)
 async def test_sigkill_mid_batch_every_effect_happens_exactly_once(
     tmp_path: Path, redis_url: str, db_url: str, client: RedisClient
 ) -> None:
     conn = await asyncpg.connect(db_url)
+    try:
+        await _kill_and_recover(tmp_path, redis_url, db_url, client, conn)
+    finally:
+        await conn.close()
+
+
+async def _kill_and_recover(
+    tmp_path: Path, redis_url: str, db_url: str, client: RedisClient, conn: asyncpg.Connection
+) -> None:
     await conn.execute("CREATE TABLE t_effects(seq int PRIMARY KEY, entry_id text NOT NULL)")
     streams = write_topology(
         tmp_path,
@@ -65,7 +75,6 @@ async def test_sigkill_mid_batch_every_effect_happens_exactly_once(
     assert await conn.fetchval("SELECT count(DISTINCT seq) FROM t_effects") == 10_000
     runs = {int(k): int(v) for k, v in (await client.hgetall("t:runs")).items()}
     assert set(runs) == set(range(10_000))
-    await conn.close()
 
 
 async def _runs_at_least(client: RedisClient, n: int) -> bool:
@@ -80,6 +89,7 @@ async def _pending_is(client: RedisClient, n: int) -> bool:
     return await pending(client) == n
 
 
+@pytest.mark.timeout(300)
 async def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
     server = RedisProcess(tmp_path / "redis").start()
     redis = await open_redis(server.url, retries=0)
