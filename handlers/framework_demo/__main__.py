@@ -28,6 +28,7 @@ from chimera_workers.connections import RedisClient, open_db_pool, open_redis
 from chimera_workers.consumer import now_ms
 from chimera_workers.inspection import stream_stats
 from chimera_workers.procfile import parse_concurrency, parse_procfile
+from chimera_workers.settings import Settings
 from chimera_workers.supervisor import Supervisor
 from chimera_workers.topology import App
 from chimera_workers.topology_loader import load_app
@@ -49,7 +50,8 @@ class Producer:
         self._prices = {s.name: 100_000_00 for s in self.streams}
 
     async def run(self, stop: asyncio.Event) -> None:
-        period, seq = 0.05, 0
+        # Sequence numbers continue across runs so every tick is a new row.
+        period, seq = 0.05, now_ms() * 1000
         per_round = max(1, int(self.rate * period / len(self.streams)))
         while not stop.is_set():
             started = time.monotonic()
@@ -114,7 +116,7 @@ async def demo(
     redis = await open_redis(endpoints.redis_url)
     db = await open_db_pool(endpoints.database_url)
     await ensure_declared_groups(redis, app)
-    log_path = Path(".chimera/demo-workers.log")
+    log_path = Settings.from_env().state_path / "demo-workers.log"
     log = open_log(log_path)
     types = parse_procfile(procfile)
     sup = Supervisor(
@@ -130,6 +132,7 @@ async def demo(
         loop.add_signal_handler(sig, stop.set)
     producer = Producer(redis, app, rate, poison_every=997)
     base_rows = await db.fetchval("SELECT count(*) FROM demo_ticks")
+    base_dlq = sum(r[6] for r in await snapshot(redis, app))
     producing = asyncio.create_task(producer.run(stop))
     started = time.monotonic()
     console.print(f"workers: {', '.join(s.name for s in sup.slots)} (logs: {log_path})")
@@ -164,7 +167,8 @@ async def demo(
     counts = {k.decode(): int(v) for k, v in (await redis.hgetall(COUNTS_KEY)).items()}
     beats = int(await redis.get(HEARTBEAT_KEY) or 0)
     elapsed = time.monotonic() - started
-    dlq = sum(r[6] for r in rows)
+    dlq = sum(r[6] for r in rows) - base_dlq
+    balanced = "yes" if stored + dlq == producer.produced else "NO"
     console.print(
         table(
             "Summary",
@@ -172,7 +176,8 @@ async def demo(
             [
                 f"produced {producer.produced}",
                 f"stored {stored}",
-                f"dead-lettered (all runs) {dlq}",
+                f"dead-lettered {dlq}",
+                f"produced = stored + dead-lettered: {balanced}",
                 f"throughput {stored / elapsed:.0f}/s",
                 f"heartbeats {beats}",
             ],
@@ -192,7 +197,7 @@ def main(
     ] = None,
     rate: Annotated[
         int, typer.Option("--rate", min=1, help="Ticks per second across all symbols.")
-    ] = 2000,
+    ] = 1000,
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="demo-ticks worker processes.")
     ] = 2,
