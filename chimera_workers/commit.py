@@ -23,7 +23,7 @@ from chimera_workers.context import Emit
 
 log = logging.getLogger(__name__)
 
-Finished = tuple[str, list[Emit]]
+Finished = tuple[bytes, list[Emit] | None]
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -76,7 +76,7 @@ class Committer:
 
     async def _write(self, batch: Sequence[Finished]) -> None:
         ids = [entry_id for entry_id, _ in batch]
-        emits = [emit for _, entry_emits in batch for emit in entry_emits]
+        emits = [emit for _, entry_emits in batch if entry_emits for emit in entry_emits]
         if self._cluster:
             if emits:
                 pipe = self._redis.pipeline(transaction=False)
@@ -85,7 +85,10 @@ class Committer:
                 await pipe.execute()
             await self._redis.xack(self._stream, self._group, *ids)
             return
-        pipe = self._redis.pipeline(transaction=bool(emits))
+        if not emits:
+            await self._redis.xack(self._stream, self._group, *ids)
+            return
+        pipe = self._redis.pipeline(transaction=True)
         for stream, fields in emits:
             pipe.xadd(stream, fields)  # type: ignore[arg-type]
         pipe.xack(self._stream, self._group, *ids)

@@ -13,10 +13,13 @@ import logging
 import random
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import asyncpg
+import msgspec
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -25,9 +28,10 @@ from chimera_workers.codec import decode_entry
 from chimera_workers.commit import Committer, Finished
 from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
-from chimera_workers.context import Context
+from chimera_workers.context import Context, Resources
 from chimera_workers.dead_letter import move_to_dead_letter
 from chimera_workers.errors import ChimeraError, Retry, is_outage, should_retry
+from chimera_workers.keys import PAYLOAD_FIELD
 from chimera_workers.lanes import KeyedLanes
 from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.reclaim import Reclaimer
@@ -42,7 +46,7 @@ _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 @dataclass(slots=True)
 class Delivery:
-    entry_id: str
+    entry_id: bytes
     fields: dict[bytes, bytes]
     deliveries: int
     event: Any = None
@@ -73,9 +77,11 @@ class StreamConsumer:
         self.group = binding.group
         self.name = stream.name
         self.dead_letter = binding.dead_letters[stream.name]
+        self._handler = binding.handler
+        self._resources = Resources(app, redis, db, metrics)
         self._reclaimer = Reclaimer(redis, scripts, stream.name, binding.group, consumer)
         self._committer = Committer(redis, stream.name, binding.group)
-        self._inflight: dict[str, Delivery] = {}
+        self._inflight: dict[bytes, Delivery] = {}
         self._finished: list[Finished] = []
         self._finished_event = asyncio.Event()
         self._capacity = asyncio.Event()
@@ -147,7 +153,7 @@ class StreamConsumer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _finished_ids(self) -> set[str]:
+    def _finished_ids(self) -> set[bytes]:
         return {entry_id for entry_id, _ in self._finished}
 
     # -- reading ---------------------------------------------------------------------------
@@ -187,102 +193,142 @@ class StreamConsumer:
         if not entries:
             self._read_history = False
             return "0"
-        ids = [decode(eid) for eid, _ in entries]
-        counts = await self._reclaimer.delivery_counts(ids)
-        for entry_id, (_, fields) in zip(ids, entries, strict=True):
-            if entry_id not in self._inflight:
-                await self._admit(entry_id, fields, counts.get(entry_id, 1))
-        return ids[-1]
+        counts = await self._reclaimer.delivery_counts([eid for eid, _ in entries])
+        await self._admit_all(
+            [
+                (eid, fields, counts.get(eid, 1))
+                for eid, fields in entries
+                if eid not in self._inflight
+            ]
+        )
+        return decode(entries[-1][0])
 
     async def _read_new(self, count: int) -> None:
         reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.name: ">"}, count=count, block=self.binding.block_ms
         )
         if reply:
-            for entry_id, fields in reply[0][1]:
-                await self._admit(decode(entry_id), fields, 1)
+            await self._admit_all([(eid, fields, 1) for eid, fields in reply[0][1]])
 
-    async def _admit(
-        self, entry_id: str, fields: dict[bytes, bytes] | None, deliveries: int
+    async def _admit_all(
+        self, rows: Iterable[tuple[bytes, dict[bytes, bytes] | None, int]]
     ) -> None:
-        if not fields:
-            # The entry was trimmed or deleted after delivery: nothing to run, just settle it.
-            await self.redis.xack(self.name, self.group, entry_id)
-            return
-        delivery = Delivery(entry_id, fields, deliveries)
-        self._inflight[entry_id] = delivery
-        if deliveries > self.binding.max_deliveries:
-            await self._dead_letter(
-                delivery,
-                f"delivered {deliveries} times (max {self.binding.max_deliveries}); a worker "
-                "probably died while handling it",
-                "",
-            )
-            return
-        try:
-            delivery.event = decode_entry(self.spec.decoder, self.name, entry_id, fields)
-        except ChimeraError as exc:
-            await self._dead_letter(delivery, str(exc), traceback.format_exc())
-            return
-        key = self.binding.ordering_key
+        """Decode and queue deliveries; only the rare ones that need I/O are awaited."""
         assert self._lanes is not None
-        self._lanes.submit(getattr(delivery.event, key) if key else None, delivery)
+        submit, inflight = self._lanes.submit, self._inflight
+        decoder, key, limit = (
+            self.spec.decoder,
+            self.binding.ordering_key,
+            self.binding.max_deliveries,
+        )
+        decode_payload = decoder.decode
+        unkeyed: list[Delivery] = []
+        vanished: list[bytes] = []
+        rejected: list[tuple[Delivery, str, str]] = []
+        for entry_id, fields, deliveries in rows:
+            if not fields:
+                # Trimmed or deleted after delivery: nothing to run, just settle it.
+                vanished.append(entry_id)
+                continue
+            d = Delivery(entry_id, fields, deliveries)
+            inflight[entry_id] = d
+            if deliveries > limit:
+                why = f"delivered {deliveries} times (max {limit}); a worker likely died on it"
+                rejected.append((d, why, ""))
+                continue
+            try:
+                d.event = decode_payload(fields[PAYLOAD_FIELD])
+            except (KeyError, msgspec.ValidationError, msgspec.DecodeError):
+                # Re-decode through the codec for a message that says what and where.
+                try:
+                    decode_entry(decoder, self.name, entry_id.decode(), fields)
+                except ChimeraError as exc:
+                    rejected.append((d, str(exc), traceback.format_exc()))
+                continue
+            if key is None:
+                unkeyed.append(d)
+            else:
+                submit(getattr(d.event, key), d)
+        if unkeyed:
+            self._lanes.submit_many(unkeyed)
+        if vanished:
+            await self.redis.xack(self.name, self.group, *vanished)
+        for d, error, tb in rejected:
+            await self._dead_letter(d, error, tb)
 
     # -- handling --------------------------------------------------------------------------
+
+    def _context(self, d: Delivery, attempt: int) -> Context:
+        config = self.config
+        return Context(
+            self._resources, config.current, config.rev, self.name, d.entry_id, attempt, d.fields
+        )
 
     async def _handle(self, d: Delivery) -> None:
         if self._stop.is_set():
             # Not started yet: leave it pending rather than start work during shutdown.
             self._release(d.entry_id)
             return
-        handler = self.binding.handler
+        # The hot path: one Context, one await, one observation, one append.
+        config = self.config
+        ctx = Context(
+            self._resources,
+            config.current,
+            config.rev,
+            self.name,
+            d.entry_id,
+            d.deliveries,
+            d.fields,
+        )
+        started = perf_counter()
+        try:
+            await self._handler(d.event, ctx)
+        except Exception as exc:
+            await self._retry(d, exc)
+            return
+        self._m_latency.observe(perf_counter() - started)
+        self._finished.append((d.entry_id, ctx._emits))
+        self._finished_event.set()
+
+    def _finish(self, entry_id: bytes, ctx: Context) -> None:
+        self._finished.append((entry_id, ctx._emits))
+        self._finished_event.set()
+
+    async def _retry(self, d: Delivery, exc: Exception) -> None:
+        """Retry a failed delivery in place, or dead-letter it; never raises."""
         attempt = d.deliveries
         outage_s = self.binding.retry_backoff_ms / 1000
         while True:
-            ctx = Context(
-                app=self.app,
-                redis=self.redis,
-                db=self.db,
-                config=self.config.current,
-                config_rev=self.config.rev,
-                metrics=self._metrics,
-                stream=self.name,
-                entry_id=d.entry_id,
-                delivery_count=attempt,
-                fields=d.fields,
-            )
-            started = time.perf_counter()
-            try:
-                await handler(d.event, ctx)
-            except Exception as exc:
-                self._m_failed.inc()
-                if is_outage(exc) and not self._stop.is_set():
-                    # A server is down, not the event bad: wait it out without spending attempts.
-                    log.warning(
-                        "%s %s: %s; retrying in %.2fs", self.name, d.entry_id, exc, outage_s
-                    )
-                    await asyncio.sleep(outage_s)
-                    outage_s = min(self.binding.retry_backoff_max_ms / 1000, outage_s * 2)
-                    continue
-                if not should_retry(exc) or attempt >= self.binding.max_deliveries:
-                    d.deliveries = attempt
-                    await self._dead_letter(
-                        d, f"{type(exc).__name__}: {exc}", traceback.format_exc()
-                    )
-                    return
-                if self._stop.is_set():
-                    # Shutting down: leave it pending for the next delivery instead of waiting.
-                    self._release(d.entry_id)
-                    return
+            self._m_failed.inc()
+            if is_outage(exc) and not self._stop.is_set():
+                # A server is down, not the event bad: wait it out without spending attempts.
+                log.warning(
+                    "%s %s: %s; retrying in %.2fs", self.name, d.entry_id.decode(), exc, outage_s
+                )
+                await asyncio.sleep(outage_s)
+                outage_s = min(self.binding.retry_backoff_max_ms / 1000, outage_s * 2)
+            elif not should_retry(exc) or attempt >= self.binding.max_deliveries:
+                d.deliveries = attempt
+                await self._dead_letter(d, f"{type(exc).__name__}: {exc}", _format(exc))
+                return
+            elif self._stop.is_set():
+                # Shutting down: leave it pending for the next delivery instead of waiting.
+                self._release(d.entry_id)
+                return
+            else:
                 self._m_retried.inc()
                 await asyncio.sleep(self._backoff_s(attempt, exc))
                 attempt += 1
                 await self._count_redelivery(d.entry_id)
+            ctx = self._context(d, attempt)
+            started = time.perf_counter()
+            try:
+                await self._handler(d.event, ctx)
+            except Exception as again:
+                exc = again
                 continue
             self._m_latency.observe(time.perf_counter() - started)
-            self._finished.append((d.entry_id, ctx.emits))
-            self._finished_event.set()
-            self._progress.set()
+            self._finish(d.entry_id, ctx)
             return
 
     def _backoff_s(self, attempt: int, exc: BaseException) -> float:
@@ -292,7 +338,7 @@ class StreamConsumer:
         capped = min(self.binding.retry_backoff_max_ms, base)
         return capped * random.uniform(0.5, 1.0) / 1000
 
-    async def _count_redelivery(self, entry_id: str) -> None:
+    async def _count_redelivery(self, entry_id: bytes) -> None:
         # XCLAIM to ourselves bumps the PEL's delivery counter, so the count survives a crash
         # between retries and the next owner dead-letters at the right attempt.
         with contextlib.suppress(*_TRANSIENT):
@@ -306,7 +352,7 @@ class StreamConsumer:
                     self.redis,
                     stream=self.name,
                     group=self.group,
-                    entry_id=d.entry_id,
+                    entry_id=d.entry_id.decode(),
                     dead_letter=self.dead_letter,
                     error=error,
                     traceback=tb,
@@ -321,10 +367,12 @@ class StreamConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(2.0, backoff * 2)
         self._m_dead.inc()
-        log.warning("%s %s dead-lettered to %s: %s", self.name, d.entry_id, self.dead_letter, error)
+        log.warning(
+            "%s %s dead-lettered to %s: %s", self.name, d.entry_id.decode(), self.dead_letter, error
+        )
         self._release(d.entry_id)
 
-    def _release(self, entry_id: str) -> None:
+    def _release(self, entry_id: bytes) -> None:
         self._inflight.pop(entry_id, None)
         self._progress.set()
         if len(self._inflight) < self.binding.max_inflight:
@@ -346,8 +394,12 @@ class StreamConsumer:
                 done = await self._committer.commit(batch, deadline=self._commit_deadline)
             finally:
                 self._committing = False
+            pop = self._inflight.pop
             for entry_id, _ in batch:
-                self._release(entry_id)
+                pop(entry_id, None)
+            self._progress.set()
+            if len(self._inflight) < self.binding.max_inflight:
+                self._capacity.set()
             if done:
                 self._m_processed.inc(len(batch))
 
@@ -364,19 +416,20 @@ class StreamConsumer:
                     log.warning("%s: claim renewal failed: %s", self.name, exc)
 
     async def _reclaim_loop(self) -> None:
-        period = max(0.1, self.binding.claim_idle_ms / 2000)
+        # Check often enough that an entry is reclaimed within claim-idle + 0.5 s of becoming
+        # reclaimable; XAUTOCLAIM on a group with nothing idle is one cheap round trip.
+        period = min(0.5, max(0.05, self.binding.claim_idle_ms / 2000))
         reap_every = max(1, int(60 / period))
         rounds = 0
         while True:
-            await asyncio.sleep(period * random.uniform(0.8, 1.2))
+            await asyncio.sleep(period * random.uniform(0.9, 1.0))
             rounds += 1
             try:
                 room = self.binding.max_inflight - len(self._inflight)
-                for c in await self._reclaimer.reclaim(self.binding.claim_idle_ms, room):
-                    if c.entry_id in self._inflight:
-                        continue
-                    self._m_reclaimed.inc()
-                    await self._admit(c.entry_id, c.fields, c.deliveries)
+                claimed = await self._reclaimer.reclaim(self.binding.claim_idle_ms, room)
+                fresh = [c for c in claimed if c.entry_id not in self._inflight]
+                self._m_reclaimed.inc(len(fresh))
+                await self._admit_all((c.entry_id, c.fields, c.deliveries) for c in fresh)
                 if rounds % reap_every == 0:
                     await self._reclaimer.reap_consumers(
                         max(600_000, 20 * self.binding.claim_idle_ms)
@@ -392,3 +445,7 @@ async def ensure_group(redis: RedisClient, stream: str, group: str) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def _format(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))

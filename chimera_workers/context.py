@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from chimera_workers.codec import encode_payload
 from chimera_workers.errors import ConfigError
-from chimera_workers.keys import ORIGIN_FIELD
+from chimera_workers.keys import ORIGIN_FIELD, PAYLOAD_FIELD
 
 if TYPE_CHECKING:
     import asyncpg
@@ -20,48 +21,78 @@ if TYPE_CHECKING:
 Emit = tuple[str, dict[bytes, bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What every context of one worker shares: built once, referenced by each delivery."""
+
+    app: App
+    redis: RedisClient
+    db: asyncpg.Pool | None
+    metrics: WorkerMetrics | None
+
+
 class Context:
-    """What a handler may use; ``emit`` publishes only if the handler returns normally."""
+    """What a handler may use; ``emit`` publishes only if the handler returns normally.
+
+    One is built per delivery on the hot path, so it holds a reference to the shared
+    ``Resources`` and creates its emit buffer only on the first ``emit``.
+    """
 
     __slots__ = (
-        "app",
+        "_emits",
+        "_raw_id",
+        "_res",
         "config",
         "config_rev",
-        "db",
         "delivery_count",
-        "emits",
-        "entry_id",
         "fields",
-        "metrics",
-        "redis",
         "stream",
     )
 
     def __init__(
         self,
-        *,
-        app: App,
-        redis: RedisClient,
-        db: asyncpg.Pool | None,
+        resources: Resources,
         config: Any,
         config_rev: int,
-        metrics: WorkerMetrics | None,
         stream: str | None = None,
-        entry_id: str | None = None,
+        entry_id: bytes | None = None,
         delivery_count: int = 1,
         fields: dict[bytes, bytes] | None = None,
     ) -> None:
-        self.app = app
-        self.redis = redis
-        self.db = db
+        self._res = resources
         self.config = config
         self.config_rev = config_rev
-        self.metrics = metrics
         self.stream = stream
-        self.entry_id = entry_id
+        self._raw_id = entry_id
         self.delivery_count = delivery_count
         self.fields = fields
-        self.emits: list[Emit] = []
+        self._emits: list[Emit] | None = None
+
+    @property
+    def app(self) -> App:
+        return self._res.app
+
+    @property
+    def redis(self) -> RedisClient:
+        return self._res.redis
+
+    @property
+    def db(self) -> asyncpg.Pool | None:
+        return self._res.db
+
+    @property
+    def metrics(self) -> WorkerMetrics | None:
+        return self._res.metrics
+
+    @property
+    def entry_id(self) -> str | None:
+        """The stream entry id being handled, or None outside a delivery."""
+        return None if self._raw_id is None else self._raw_id.decode()
+
+    @property
+    def emits(self) -> list[Emit]:
+        """The entries queued by ``emit`` so far."""
+        return self._emits or []
 
     @property
     def idempotency_key(self) -> str:
@@ -83,8 +114,10 @@ class Context:
                 f"the stream carries {spec.payload_type.__name__}",
                 hint="emit the type declared for the stream in streams.yaml",
             )
-        fields = {b"d": encode_payload(event)}
-        if self.entry_id is not None:
-            origin = f"{self.stream}/{self.entry_id}/{len(self.emits)}"
+        if self._emits is None:
+            self._emits = []
+        fields = {PAYLOAD_FIELD: encode_payload(event)}
+        if self._raw_id is not None:
+            origin = f"{self.stream}/{self.entry_id}/{len(self._emits)}"
             fields[ORIGIN_FIELD] = origin.encode()
-        self.emits.append((stream, fields))
+        self._emits.append((stream, fields))

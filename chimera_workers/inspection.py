@@ -11,6 +11,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from chimera_workers.connections import RedisClient
+from chimera_workers.scripts import run_script
 from chimera_workers.stream_ids import StreamId, decode, parse_id
 
 _LAG_SCAN_CAP = 10_000
@@ -91,10 +92,10 @@ async def _lag(
     # last-delivered id, capped to keep the scan cheap.
     if "lag" in info:
         return (None if info["lag"] is None else int(info["lag"])), False
-    rows: Any = await redis.xrange(
-        stream, min=f"({last[0]}-{last[1]}", max="+", count=_LAG_SCAN_CAP
+    count = int(
+        await run_script(redis, "count_after", [stream], [f"({last[0]}-{last[1]}", _LAG_SCAN_CAP])
     )
-    return len(rows), len(rows) >= _LAG_SCAN_CAP
+    return count, count >= _LAG_SCAN_CAP
 
 
 async def stream_stats(

@@ -3,6 +3,10 @@
 Items without a key go to any free lane. Items with a key queue behind earlier items of
 that key; a lane drains one key's queue at a time, so different keys run concurrently and
 one slow key never blocks another (unlike hashing keys onto fixed lanes).
+
+The ready list is a plain deque with one wake-up event rather than an ``asyncio.Queue``:
+this is the per-message hot path, and the queue's futures cost more than the work itself.
+``process`` must not raise; the consumer's handler wrapper catches everything.
 """
 
 from __future__ import annotations
@@ -22,25 +26,37 @@ class KeyedLanes(Generic[T]):
 
     def __init__(self, concurrency: int, process: Callable[[T], Awaitable[None]]) -> None:
         self._process = process
-        self._ready: asyncio.Queue[tuple[object, T | None]] = asyncio.Queue()
+        self._ready: deque[tuple[object, T | None]] = deque()
+        self._wake = asyncio.Event()
         self._by_key: dict[Hashable, deque[T]] = {}
         self._tasks = [asyncio.create_task(self._lane()) for _ in range(concurrency)]
 
     def submit(self, key: Hashable | None, item: T) -> None:
         """Queue ``item``; with a ``key`` it runs after every earlier item of that key."""
         if key is None:
-            self._ready.put_nowait((_NO_KEY, item))
-            return
-        queued = self._by_key.get(key)
-        if queued is None:
-            self._by_key[key] = deque((item,))
-            self._ready.put_nowait((key, None))
+            self._ready.append((_NO_KEY, item))
         else:
-            queued.append(item)
+            queued = self._by_key.get(key)
+            if queued is not None:
+                queued.append(item)
+                return
+            self._by_key[key] = deque((item,))
+            self._ready.append((key, None))
+        self._wake.set()
+
+    def submit_many(self, items: list[T]) -> None:
+        """Queue items that have no key (any lane may take each)."""
+        self._ready.extend((_NO_KEY, item) for item in items)
+        self._wake.set()
 
     async def _lane(self) -> None:
+        ready = self._ready
         while True:
-            key, item = await self._ready.get()
+            if not ready:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            key, item = ready.popleft()
             if key is _NO_KEY:
                 await self._process(item)  # type: ignore[arg-type]
                 continue

@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 
 from chimera_workers.connections import RedisClient
 from chimera_workers.scripts import Scripts
-from chimera_workers.stream_ids import decode
+from chimera_workers.stream_ids import decode, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ _RENEW_CHUNK = 500
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    entry_id: str
+    entry_id: bytes
     fields: dict[bytes, bytes] | None
     deliveries: int
 
@@ -48,7 +48,7 @@ class Reclaimer:
         self._cursor = "0-0"
         self._autoclaim: bool | None = None
 
-    async def renew(self, entry_ids: Iterable[str]) -> int:
+    async def renew(self, entry_ids: Iterable[bytes]) -> int:
         """Reset the idle time of ``entry_ids`` that this consumer still owns."""
         ids = list(entry_ids)
         renewed = 0
@@ -78,18 +78,18 @@ class Reclaimer:
 
     async def _xautoclaim(
         self, min_idle_ms: int, count: int
-    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
-        reply = await self._redis.xautoclaim(
+    ) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+        reply: Any = await self._redis.xautoclaim(
             self._stream, self._group, self._consumer, min_idle_ms, self._cursor, count=count
         )
         # redis-py returns [next_cursor, entries] on 6.2 and [next_cursor, entries, deleted]
         # on 7.0+ (which already dropped the deleted ids from the PEL itself).
         self._cursor = decode(reply[0])
-        return [(decode(eid), fields) for eid, fields in reply[1]]
+        return [(_raw(eid), fields) for eid, fields in reply[1]]
 
     async def _xpending_xclaim(
         self, min_idle_ms: int, count: int
-    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
+    ) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
         rows: Any = await self._redis.xpending_range(self._stream, self._group, "-", "+", count * 4)
         ids = [r["message_id"] for r in rows if int(r["time_since_delivered"]) >= min_idle_ms][
             :count
@@ -99,10 +99,10 @@ class Reclaimer:
         claimed: Any = await self._redis.xclaim(
             self._stream, self._group, self._consumer, min_idle_ms, ids
         )
-        found = {decode(eid): fields for eid, fields in claimed}
-        return [(decode(eid), found.get(decode(eid))) for eid in ids if decode(eid) in found]
+        found = {_raw(eid): fields for eid, fields in claimed}
+        return [(_raw(eid), found[_raw(eid)]) for eid in ids if _raw(eid) in found]
 
-    async def delivery_counts(self, entry_ids: list[str]) -> dict[str, int]:
+    async def delivery_counts(self, entry_ids: list[bytes]) -> dict[bytes, int]:
         """Return how many times each of ``entry_ids`` has been delivered (from the PEL)."""
         if not entry_ids:
             return {}
@@ -116,11 +116,8 @@ class Reclaimer:
             consumername=self._consumer,
         )
         wanted = set(entry_ids)
-        return {
-            decode(r["message_id"]): int(r["times_delivered"])
-            for r in rows
-            if decode(r["message_id"]) in wanted
-        }
+        counts = {_raw(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        return {eid: n for eid, n in counts.items() if eid in wanted}
 
     async def reap_consumers(self, min_idle_ms: int) -> list[str]:
         """Delete other consumers idle for ``min_idle_ms`` whose pending list is empty."""
@@ -141,9 +138,12 @@ class Reclaimer:
         return reaped
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+def _id_key(entry_id: bytes) -> tuple[int, int]:
+    return parse_id(entry_id)
+
+
+def _raw(entry_id: bytes | str) -> bytes:
+    return entry_id if isinstance(entry_id, bytes) else entry_id.encode()
 
 
 async def _supports_autoclaim(redis: RedisClient) -> bool:

@@ -20,7 +20,7 @@ import msgspec
 
 from chimera_workers.codec import decode_entry, entry_fields
 from chimera_workers.connections import RedisClient
-from chimera_workers.context import Context
+from chimera_workers.context import Context, Resources
 from chimera_workers.errors import ConfigError
 from chimera_workers.stream_ids import decode, parse_id
 from chimera_workers.topology import App, Handler
@@ -130,15 +130,7 @@ async def replay(
             continue
         assert func is not None
         ctx = Context(
-            app=app,
-            redis=redis,
-            db=db,
-            config=None,
-            config_rev=0,
-            metrics=None,
-            stream=stream,
-            entry_id=entry_id,
-            fields=fields,
+            Resources(app, redis, db, None), None, 0, stream, entry_id.encode(), 1, fields
         )
         await func(event, ctx)
         for target, emit_fields in ctx.emits:

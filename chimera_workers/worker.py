@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
 from chimera_workers.consumer import StreamConsumer, ensure_group, now_ms
-from chimera_workers.context import Context
+from chimera_workers.context import Context, Resources
 from chimera_workers.inspection import group_stats
 from chimera_workers.keys import retention_job
 from chimera_workers.metrics import WorkerMetrics
@@ -71,12 +71,9 @@ class Worker:
     def context(self) -> Context:
         """Build a context outside any delivery (for scheduled jobs and tools)."""
         return Context(
-            app=self.app,
-            redis=self.redis,
-            db=self.db,
-            config=self.config.current,
-            config_rev=self.config.rev,
-            metrics=self.metrics,
+            Resources(self.app, self.redis, self.db, self.metrics),
+            self.config.current,
+            self.config.rev,
         )
 
     async def start(self) -> None:

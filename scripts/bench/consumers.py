@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import bench_handlers
@@ -33,7 +33,7 @@ import uvloop
 from bench_handlers import Ping, Recorder
 from wire import TASKIQ_TASK, chimera_app
 
-Stop = Callable[[], Awaitable[None]]
+Stop = Callable[[], Coroutine[Any, Any, None]]
 
 
 def emit(event: str, **data: Any) -> None:
@@ -75,8 +75,9 @@ async def start_raw(spec: dict[str, Any], rec: Recorder) -> Stop:
 
     async def parsed_loop() -> None:
         while not stopping.is_set():
-            reply = await client.xreadgroup(group, spec["consumer"], {stream: ">"}, count=count,
-                                            block=100)
+            reply: Any = await client.xreadgroup(
+                group, spec["consumer"], {stream: ">"}, count=count, block=100
+            )
             if not reply:
                 continue
             entries = reply[0][1]
@@ -85,12 +86,23 @@ async def start_raw(spec: dict[str, Any], rec: Recorder) -> Stop:
                 hit(decoder.decode(fields[b"d"]).sent_ns)
             await client.xack(stream, group, *[entry_id for entry_id, _ in entries])
 
-    read = ("XREADGROUP", "GROUP", group, spec["consumer"], "COUNT", count,
-            "BLOCK", 100, "STREAMS", stream, ">")
+    read = (
+        "XREADGROUP",
+        "GROUP",
+        group,
+        spec["consumer"],
+        "COUNT",
+        count,
+        "BLOCK",
+        100,
+        "STREAMS",
+        stream,
+        ">",
+    )
 
     async def loop() -> None:
         while not stopping.is_set():
-            reply = await client.execute_command(*read)
+            reply: Any = await client.execute_command(*read)  # type: ignore[no-untyped-call]
             if not reply:
                 continue
             # RESP3 (redis-py 8's default) gives {stream: entries}; RESP2 [[stream, entries]].
@@ -128,13 +140,20 @@ async def start_chimera(spec: dict[str, Any], rec: Recorder) -> Stop:
     bench_handlers.RECORDER = rec
     p = spec["params"]
     app = chimera_app(
-        spec["stream"], bench_handlers.record, "bench_handlers:record", group=spec["group"],
-        batch_size=p["batch_size"], block_ms=p["block_ms"], concurrency=p["concurrency"],
-        max_inflight=p["max_inflight"], claim_idle_ms=p["claim_idle_ms"],
+        spec["stream"],
+        bench_handlers.record,
+        "bench_handlers:record",
+        group=spec["group"],
+        batch_size=p["batch_size"],
+        block_ms=p["block_ms"],
+        concurrency=p["concurrency"],
+        max_inflight=p["max_inflight"],
+        claim_idle_ms=p["claim_idle_ms"],
     )
     redis = await open_redis(spec["url"], retries=0)
-    worker = Worker(app, redis, consumer=spec["consumer"], bindings=["bench"], schedules=[],
-                    retention=False)
+    worker = Worker(
+        app, redis, consumer=spec["consumer"], bindings=["bench"], schedules=[], retention=False
+    )
     await worker.start()
 
     async def stop() -> None:
@@ -177,10 +196,14 @@ async def start_faststream(spec: dict[str, Any], rec: Recorder) -> Stop:
     _FS_RECORDER = rec
     batch = spec["system"] == "faststream-batch"
     # logger=None: no per-message access log (FastStream logs every message at INFO by default).
-    broker = RedisBroker(spec["url"], logger=None)
+    broker = RedisBroker(spec["url"], logger=None)  # type: ignore[arg-type]
     sub = StreamSub(
-        spec["stream"], group=spec["group"], consumer=spec["consumer"], batch=batch,
-        max_records=spec["params"]["max_records"], polling_interval=100,
+        spec["stream"],
+        group=spec["group"],
+        consumer=spec["consumer"],
+        batch=batch,
+        max_records=spec["params"]["max_records"],
+        polling_interval=100,
     )
     broker.subscriber(stream=sub)(faststream_batch if batch else faststream_one)
     await broker.start()
@@ -210,8 +233,12 @@ async def start_taskiq(spec: dict[str, Any], rec: Recorder) -> Stop:
     _TQ_RECORDER = rec
     p = spec["params"]
     broker = RedisStreamBroker(
-        spec["url"], queue_name=spec["stream"], consumer_group_name=spec["group"],
-        consumer_name=spec["consumer"], consumer_id="0", xread_block=100,
+        spec["url"],
+        queue_name=spec["stream"],
+        consumer_group_name=spec["group"],
+        consumer_name=spec["consumer"],
+        consumer_id="0",
+        xread_block=100,
         xread_count=p["xread_count"],
     )
     broker.is_worker_process = True
@@ -266,14 +293,25 @@ async def bench(spec: dict[str, Any]) -> None:
         profiler.disable()
         profiler.dump_stats(spec["profile_out"])
     active = rec.last - rec.first
-    emit("throughput", n=spec["n"], drain_s=rec.last - t0, active_s=active,
-         msgs_per_s=(spec["n"] - 1) / active if active > 0 else float("inf"))
+    emit(
+        "throughput",
+        n=spec["n"],
+        drain_s=rec.last - t0,
+        active_s=active,
+        msgs_per_s=(spec["n"] - 1) / active if active > 0 else float("inf"),
+    )
     if spec["m"]:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rec.latency_done.wait(), spec["timeout_s"])
         lat = sorted(rec.latencies_ns)
-        emit("latency", count=len(lat), expected=spec["m"], p50_ms=percentile(lat, 50) / 1e6,
-             p99_ms=percentile(lat, 99) / 1e6, max_ms=(lat[-1] / 1e6) if lat else float("nan"))
+        emit(
+            "latency",
+            count=len(lat),
+            expected=spec["m"],
+            p50_ms=percentile(lat, 50) / 1e6,
+            p99_ms=percentile(lat, 99) / 1e6,
+            max_ms=(lat[-1] / 1e6) if lat else float("nan"),
+        )
     t1 = time.perf_counter()
     await stop_within(stop, spec.get("stop_timeout_s", 5))
     emit("stopped", stop_s=time.perf_counter() - t1, hung=None)
@@ -281,7 +319,7 @@ async def bench(spec: dict[str, Any]) -> None:
 
 def await_chain(task: asyncio.Task[Any]) -> str:
     """Where ``task`` is suspended: its coroutine and everything it awaits, outermost first."""
-    frames = []
+    frames: list[str] = []
     obj: Any = task.get_coro()
     while obj is not None and len(frames) < 20:
         frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None)
@@ -298,22 +336,29 @@ async def stop_within(stop: Stop, seconds: float) -> None:
     Only taskiq needed this so far: cancelling its listener mid-XREADGROUP can leave the read
     waiting forever (redis-py 8.1), so ``Receiver.listen`` never returns.
     """
-    stopping = asyncio.create_task(stop())
+    stopping: asyncio.Task[None] = asyncio.create_task(stop())
     # Not wait_for: a cancelled stop() that shields its cleanup would hang it as well.
     done, _ = await asyncio.wait({stopping}, timeout=seconds)
     if done:
         stopping.result()
     else:
         stuck = [await_chain(task) for task in asyncio.all_tasks() if task is not stopping]
-        emit("stopped", stop_s=float(seconds), hung=f"stop() did not return within {seconds:g}s; "
-             "still waiting: " + " | ".join(s for s in stuck if s != "?"))
+        emit(
+            "stopped",
+            stop_s=float(seconds),
+            hung=f"stop() did not return within {seconds:g}s; "
+            "still waiting: " + " | ".join(s for s in stuck if s != "?"),
+        )
         sys.stdout.flush()
         os._exit(0)
 
 
 async def soak(spec: dict[str, Any]) -> None:
-    rec = Recorder(spec["n"], sample_every=spec["sample_every"],
-                   on_sample=lambda n: emit("rss", handled=n, rss=rss_bytes()))
+    rec = Recorder(
+        spec["n"],
+        sample_every=spec["sample_every"],
+        on_sample=lambda n: emit("rss", handled=n, rss=rss_bytes()),
+    )
     stop = await start_chimera(spec, rec)
     emit("rss", handled=0, rss=rss_bytes())
     try:
@@ -333,14 +378,21 @@ async def victim(spec: dict[str, Any]) -> None:
 
     p = spec["params"]
     app = chimera_app(
-        spec["stream"], bench_handlers.stall, "bench_handlers:stall", binding="kill",
-        group=spec["group"], batch_size=p["batch_size"], block_ms=p["block_ms"],
-        concurrency=p["concurrency"], max_inflight=p["max_inflight"],
+        spec["stream"],
+        bench_handlers.stall,
+        "bench_handlers:stall",
+        binding="kill",
+        group=spec["group"],
+        batch_size=p["batch_size"],
+        block_ms=p["block_ms"],
+        concurrency=p["concurrency"],
+        max_inflight=p["max_inflight"],
         claim_idle_ms=p["claim_idle_ms"],
     )
     redis = await open_redis(spec["url"], retries=0)
-    worker = Worker(app, redis, consumer=spec["consumer"], bindings=["kill"], schedules=[],
-                    retention=False)
+    worker = Worker(
+        app, redis, consumer=spec["consumer"], bindings=["kill"], schedules=[], retention=False
+    )
     await worker.start()
     emit("ready", pid=os.getpid())
     await asyncio.Event().wait()

