@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -11,6 +13,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
 
 from chimera_workers.errors import ServerUnavailable
+from chimera_workers.wire import HIREDIS_AVAILABLE, HiredisPackingConnection
 
 RedisClient = aioredis.Redis | RedisCluster
 
@@ -27,8 +30,11 @@ async def open_redis(url: str, *, cluster: bool | None = None, retries: int = 3)
     The worker passes ``retries=0``: it resolves a failed command itself (a transparently
     retried MULTI/EXEC whose reply was lost would emit twice).
     """
+    extra: dict[str, Any] = {}
+    if HIREDIS_AVAILABLE and url.startswith("redis://"):
+        extra["connection_class"] = HiredisPackingConnection
     client: RedisClient = aioredis.Redis.from_url(
-        url, retry=_retry(retries), health_check_interval=15
+        url, retry=_retry(retries), health_check_interval=15, **extra
     )
     try:
         info = await client.info("cluster")

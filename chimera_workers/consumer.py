@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -38,6 +38,7 @@ from chimera_workers.reclaim import Reclaimer
 from chimera_workers.scripts import Scripts
 from chimera_workers.stream_ids import decode
 from chimera_workers.topology import App, BindingSpec, StreamSpec
+from chimera_workers.wire import read_group
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,10 @@ class StreamConsumer:
         db: asyncpg.Pool | None,
         config: ConfigRef[Any],
         metrics: WorkerMetrics,
+        on_crash: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.app, self.binding, self.spec = app, binding, stream
+        self._on_crash = on_crash
         self.redis, self.consumer, self.db, self.config = redis, consumer, db, config
         self.group = binding.group
         self.name = stream.name
@@ -119,7 +122,20 @@ class StreamConsumer:
             self._renew_loop(),
             self._reclaim_loop(),
         ):
-            self._tasks.append(asyncio.create_task(coro))
+            task = asyncio.create_task(coro)
+            task.add_done_callback(self._task_done)
+            self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        # These loops only end by cancellation; anything else is a bug or a broken server,
+        # and a worker that silently stopped reading would look healthy while doing nothing.
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        log.critical("%s: %s crashed", self.name, task.get_coro(), exc_info=exc)
+        if self._on_crash is not None:
+            self._on_crash(exc)
 
     async def stop(self, grace_s: float) -> None:
         """Stop reading; let in-flight work finish within ``grace_s``; commit what finished.
@@ -186,10 +202,9 @@ class StreamConsumer:
                 self._read_history, cursor = True, "0"
 
     async def _read_own_history(self, cursor: str, count: int) -> str:
-        reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.name: cursor}, count=count
+        entries = await read_group(
+            self.redis, self.group, self.consumer, self.name, cursor, count=count, block_ms=None
         )
-        entries = reply[0][1] if reply else []
         if not entries:
             self._read_history = False
             return "0"
@@ -204,11 +219,17 @@ class StreamConsumer:
         return decode(entries[-1][0])
 
     async def _read_new(self, count: int) -> None:
-        reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.name: ">"}, count=count, block=self.binding.block_ms
+        entries = await read_group(
+            self.redis,
+            self.group,
+            self.consumer,
+            self.name,
+            ">",
+            count=count,
+            block_ms=self.binding.block_ms,
         )
-        if reply:
-            await self._admit_all([(eid, fields, 1) for eid, fields in reply[0][1]])
+        if entries:
+            await self._admit_all([(eid, fields, 1) for eid, fields in entries])
 
     async def _admit_all(
         self, rows: Iterable[tuple[bytes, dict[bytes, bytes] | None, int]]

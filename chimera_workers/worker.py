@@ -14,6 +14,7 @@ from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
 from chimera_workers.consumer import StreamConsumer, ensure_group, now_ms
 from chimera_workers.context import Context, Resources
+from chimera_workers.errors import ChimeraError
 from chimera_workers.inspection import group_stats
 from chimera_workers.keys import retention_job
 from chimera_workers.metrics import WorkerMetrics
@@ -23,6 +24,11 @@ from chimera_workers.scripts import Scripts
 from chimera_workers.topology import App, ScheduleSpec, StreamSpec
 
 log = logging.getLogger(__name__)
+
+
+class WorkerCrashed(ChimeraError):
+    """A consumer loop died of an unexpected error; the worker stopped instead of idling."""
+
 
 _GAUGE_PERIOD_S = 5.0
 
@@ -66,6 +72,7 @@ class Worker:
         self.consumers: list[StreamConsumer] = []
         self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
+        self.failure: BaseException | None = None
         self._gauges: asyncio.Task[None] | None = None
 
     def context(self) -> Context:
@@ -91,6 +98,7 @@ class Worker:
                     db=self.db,
                     config=self.config,
                     metrics=self.metrics,
+                    on_crash=self._crashed,
                 )
                 await consumer.start()
                 self.consumers.append(consumer)
@@ -101,6 +109,10 @@ class Worker:
             self.scheduler.start()
         self._gauges = asyncio.create_task(self._gauge_loop())
 
+    def _crashed(self, exc: BaseException) -> None:
+        self.failure = self.failure or exc
+        self.request_stop()
+
     def request_stop(self) -> None:
         """Ask the worker to shut down (safe to call from a signal handler)."""
         self._stop.set()
@@ -110,6 +122,8 @@ class Worker:
         await self.start()
         await self._stop.wait()
         await self.stop()
+        if self.failure is not None:
+            raise WorkerCrashed(f"a consumer loop crashed: {self.failure!r}") from self.failure
 
     async def stop(self) -> None:
         """Stop reading, finish or release in-flight work within the grace period, commit."""

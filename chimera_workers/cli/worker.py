@@ -19,7 +19,7 @@ from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.settings import Settings
 from chimera_workers.topology import App
 from chimera_workers.topology_loader import load_app
-from chimera_workers.worker import Worker
+from chimera_workers.worker import Worker, WorkerCrashed
 
 log = logging.getLogger("chimera.worker")
 
@@ -74,18 +74,22 @@ def worker(
     redis_url = resolve_redis_url(settings)
     database_url = None if no_db else resolve_database_url(settings)
     schedules = [] if no_schedules else (schedule or None)
-    run(
-        _run(
-            app,
-            redis_url,
-            database_url,
-            consumer_name(consumer),
-            binding or None,
-            schedules,
-            metrics_port,
-            grace,
+    try:
+        run(
+            _run(
+                app,
+                redis_url,
+                database_url,
+                consumer_name(consumer),
+                binding or None,
+                schedules,
+                metrics_port,
+                grace,
+            )
         )
-    )
+    except WorkerCrashed as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
 
 
 async def _run(

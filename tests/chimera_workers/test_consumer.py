@@ -323,3 +323,19 @@ async def test_idle_consumer_is_reaped_only_with_an_empty_pending_list(
     assert await reaper.reap_consumers(100) == ["empty"]
     names = {c["name"] for c in await client.xinfo_consumers(JOBS, "jobs")}
     assert names == {b"holder"}
+
+
+async def test_a_crashed_read_loop_stops_the_worker_loudly(
+    tmp_path: Path, client: RedisClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chimera_workers.consumer as consumer_module
+    from chimera_workers.worker import WorkerCrashed
+
+    async def broken_read(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("reply in a shape nobody expected")
+
+    monkeypatch.setattr(consumer_module, "read_group", broken_read)
+    app = make_app(tmp_path)
+    worker = Worker(app, client, consumer="w", shutdown_grace_s=1)
+    with pytest.raises(WorkerCrashed, match="reply in a shape nobody expected"):
+        await asyncio.wait_for(worker.run(), 10)
