@@ -65,6 +65,11 @@ def worker(
     ] = False,
 ) -> None:
     """Consume the bound streams; exit 0 after a graceful SIGTERM/SIGINT shutdown."""
+    # Catch a stop request from the first moment: a supervisor may stop a slot that is
+    # still loading, and that should be a clean exit, not death by signal.
+    early_stop: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early_stop.append(signum))
     logging.basicConfig(
         level=os.environ.get("CHIMERA_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -85,6 +90,7 @@ def worker(
                 schedules,
                 metrics_port,
                 grace,
+                early_stop,
             )
         )
     except WorkerCrashed as exc:
@@ -101,6 +107,7 @@ async def _run(
     schedules: list[str] | None,
     metrics_port: int | None,
     grace: float,
+    early_stop: list[int],
 ) -> None:
     redis = await open_redis(redis_url, retries=0)
     db = await open_db_pool(database_url) if database_url else None
@@ -120,6 +127,8 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, w.request_stop)
+    if early_stop:
+        w.request_stop()
     log.info("worker %s: bindings=%s", consumer, [b.name for b in w.bindings])
     try:
         await w.run()
