@@ -18,6 +18,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from chimera_workers.connections import RedisClient, open_redis
 from tests.harness.servers import PostgresProcess, RedisClusterProcesses, RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +96,17 @@ async def db_url(postgres: PostgresProcess) -> str:
     finally:
         await conn.close()
     return postgres.url(name)
+
+
+@pytest.fixture(
+    name="redis", params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)]
+)
+async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
+    """A clean Redis client, once on a single server and once on the 3-master Cluster.
+
+    Worker-style: redis-py's own retries are off (the runner resolves failures itself).
+    """
+    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
+    client = await open_redis(url, retries=0)
+    yield client
+    await client.aclose()

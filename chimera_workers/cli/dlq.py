@@ -11,6 +11,7 @@ from chimera_workers.cli.common import run, user_errors
 from chimera_workers.cli.enqueue import STREAMS_OPTION
 from chimera_workers.cli.inspect import dead_letters_of
 from chimera_workers.cli.session import load_topology, redis_session
+from chimera_workers.connections import RedisClient
 from chimera_workers.dead_letter import (
     DeadLetter,
     drop_dead_letter,
@@ -70,11 +71,18 @@ def list_(
         )
 
 
+async def _chosen(redis: RedisClient, dlq: str, ids: list[str], everything: bool) -> list[str]:
+    if everything:
+        return [d.id for d in await list_dead_letters(redis, dlq, count=1_000_000)]
+    return ids
+
+
 async def _retry(topo: App, dlq: str, ids: list[str], everything: bool) -> list[str]:
     async with redis_session(topo) as redis:
-        if everything:
-            ids = [d.id for d in await list_dead_letters(redis, dlq, count=1_000_000)]
-        return [await retry_dead_letter(redis, dlq, i) for i in ids]
+        return [
+            await retry_dead_letter(redis, dlq, i)
+            for i in await _chosen(redis, dlq, ids, everything)
+        ]
 
 
 @app.command()
@@ -96,9 +104,8 @@ def retry(
 
 async def _drop(topo: App, dlq: str, ids: list[str], everything: bool) -> int:
     async with redis_session(topo) as redis:
-        if everything:
-            ids = [d.id for d in await list_dead_letters(redis, dlq, count=1_000_000)]
-        return int(await drop_dead_letter(redis, dlq, ids)) if ids else 0
+        chosen = await _chosen(redis, dlq, ids, everything)
+        return int(await drop_dead_letter(redis, dlq, chosen)) if chosen else 0
 
 
 @app.command()

@@ -12,7 +12,6 @@ import itertools
 import json
 import random
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,6 @@ PREFIX = "risk:{budget}:test:res:"
 
 def slot(i: int) -> str:
     return f"risk:{{budget}}:test:slot:{i}"
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
-    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
-    client = await open_redis(url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from chimera_workers.codec import entry_fields
-from chimera_workers.connections import RedisClient, open_redis
+from chimera_workers.connections import RedisClient
 from chimera_workers.dead_letter import list_dead_letters, retry_dead_letter
 from chimera_workers.topology import App
 from chimera_workers.worker import Worker
@@ -40,13 +40,10 @@ async def pending(redis: RedisClient, stream: str = JOBS, group: str = "jobs") -
     return int((await redis.xpending(stream, group))["pending"])
 
 
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
+@pytest.fixture
+def client(redis: RedisClient) -> RedisClient:
     """The runner's cases run on a single Redis and on a 3-master Redis Cluster."""
-    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
-    redis = await open_redis(url, retries=0)
-    yield redis
-    await redis.aclose()
+    return redis
 
 
 async def run_worker(app: App, redis: RedisClient, name: str = "w1", **kwargs: object) -> Worker:

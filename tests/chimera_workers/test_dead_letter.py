@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from chimera_workers.connections import RedisClient, open_redis
+from chimera_workers.connections import RedisClient
 from chimera_workers.dead_letter import (
     DeadLetterError,
     drop_dead_letter,
@@ -21,14 +20,6 @@ from chimera_workers.topology import dead_letter_name
 STREAM = "{orders}:in"
 DLQ = dead_letter_name(STREAM)
 GROUP = "g"
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
-    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
-    client = await open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def deliver(redis: RedisClient, *payloads: dict[bytes, bytes]) -> list[str]:

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from chimera_workers.connections import RedisClient, open_redis
+from chimera_workers.connections import RedisClient
 from chimera_workers.errors import ConfigError
 from chimera_workers.idempotency import Claim, abandon, claim, complete
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
-    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
-    client = await open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def test_first_writer_wins_and_later_callers_get_the_result(redis: RedisClient) -> None:

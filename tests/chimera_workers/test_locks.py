@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from chimera_workers.connections import RedisClient, open_redis
+from chimera_workers.connections import RedisClient
 from chimera_workers.errors import ConfigError
 from chimera_workers.locks import FencedLock
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
-    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
-    client = await open_redis(url)
-    yield client
-    await client.aclose()
 
 
 async def test_acquire_is_exclusive_and_tokens_grow(redis: RedisClient) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
@@ -33,14 +31,6 @@ MINE = {
     "lock_extend",
     "lock_release",
 }
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
-    url = request.getfixturevalue("redis_url" if request.param == "standalone" else "cluster_url")
-    client = await open_redis(url)
-    yield client
-    await client.aclose()
 
 
 def test_every_script_is_packaged_with_a_documented_header() -> None:
