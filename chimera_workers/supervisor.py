@@ -96,6 +96,9 @@ class Supervisor:
                 env=env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
+                # Own session: a terminal Ctrl-C reaches only the supervisor, which then stops
+                # the processes in order instead of racing their restart.
+                start_new_session=True,
             )
             self._echo(f"{slot.name} | started pid {slot.proc.pid}")
             assert slot.proc.stdout is not None
