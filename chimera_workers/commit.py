@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chimera_workers.connections import RedisClient, is_cluster
 from chimera_workers.context import Emit
+from chimera_workers.errors import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Committer:
                 await self._write(todo)
                 return True
             except _TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("commit of %d entries on %s failed: %s", len(todo), self._stream, exc)
             # Learn what the failed attempt did before trying again, however long that takes.
             while True:
@@ -71,6 +73,7 @@ class Committer:
                     todo = await self._still_pending(todo)
                     break
                 except _TRANSIENT:
+                    raise_if_cancelling()
                     continue
         return True
 

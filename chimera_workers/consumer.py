@@ -30,7 +30,13 @@ from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context, Resources
 from chimera_workers.dead_letter import move_to_dead_letter
-from chimera_workers.errors import ChimeraError, Retry, is_outage, should_retry
+from chimera_workers.errors import (
+    ChimeraError,
+    Retry,
+    is_outage,
+    raise_if_cancelling,
+    should_retry,
+)
 from chimera_workers.keys import PAYLOAD_FIELD
 from chimera_workers.lanes import KeyedLanes
 from chimera_workers.metrics import WorkerMetrics
@@ -195,6 +201,7 @@ class StreamConsumer:
                     raise
                 await ensure_group(self.redis, self.name, self.group)
             except _TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("%s: read failed (%s); retrying in %.2fs", self.name, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(2.0, backoff * 2)
@@ -321,6 +328,7 @@ class StreamConsumer:
         outage_s = self.binding.retry_backoff_ms / 1000
         while True:
             self._m_failed.inc()
+            raise_if_cancelling()
             if is_outage(exc) and not self._stop.is_set():
                 # A server is down, not the event bad: wait it out without spending attempts.
                 log.warning(
@@ -362,8 +370,10 @@ class StreamConsumer:
     async def _count_redelivery(self, entry_id: bytes) -> None:
         # XCLAIM to ourselves bumps the PEL's delivery counter, so the count survives a crash
         # between retries and the next owner dead-letters at the right attempt.
-        with contextlib.suppress(*_TRANSIENT):
+        try:
             await self.redis.xclaim(self.name, self.group, self.consumer, 0, [entry_id])
+        except _TRANSIENT:
+            raise_if_cancelling()
 
     async def _dead_letter(self, d: Delivery, error: str, tb: str) -> None:
         backoff = 0.05
@@ -383,6 +393,7 @@ class StreamConsumer:
                 )
                 break
             except _TRANSIENT:
+                raise_if_cancelling()
                 if self._stop.is_set():
                     break
                 await asyncio.sleep(backoff)
@@ -434,6 +445,7 @@ class StreamConsumer:
                 try:
                     await self._reclaimer.renew(list(self._inflight))
                 except _TRANSIENT as exc:
+                    raise_if_cancelling()
                     log.warning("%s: claim renewal failed: %s", self.name, exc)
 
     async def _reclaim_loop(self) -> None:
@@ -456,6 +468,7 @@ class StreamConsumer:
                         max(600_000, 20 * self.binding.claim_idle_ms)
                     )
             except _TRANSIENT as exc:
+                raise_if_cancelling()
                 log.warning("%s: reclaim failed: %s", self.name, exc)
 
 

@@ -109,3 +109,16 @@ def should_retry(exc: BaseException) -> bool:
     if isinstance(exc, _TRANSIENT):
         return True
     return not isinstance(exc, _PERMANENT)
+
+
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library turned into another error.
+
+    On Python 3.11, ``asyncio.timeout`` (which redis-py wraps around socket reads) can turn a
+    task's cancellation into ``TimeoutError`` when the two race; a loop that retries on
+    timeouts would then swallow its own shutdown. Call this first in every handler of
+    transient errors inside a loop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -10,16 +10,17 @@ tick that finds the previous run still going is skipped, not queued.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cronsim import CronSim
+from redis.exceptions import RedisError
 
 from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
+from chimera_workers.errors import raise_if_cancelling
 from chimera_workers.keys import schedule_fence, schedule_lock, schedule_tick
 from chimera_workers.locks import FencedLock
 from chimera_workers.metrics import WorkerMetrics
@@ -74,7 +75,8 @@ class Scheduler:
             await asyncio.sleep(max(0.0, due / 1000 - time.time()))
             try:
                 await self.run_tick(job, due)
-            except (ConnectionError, OSError) as exc:
+            except (ConnectionError, OSError, RedisError) as exc:
+                raise_if_cancelling()
                 log.warning("schedule %s tick %d skipped: %s", job.name, due, exc)
 
     async def run_tick(self, job: ScheduleSpec, due_ms: int) -> bool:
@@ -114,8 +116,10 @@ class Scheduler:
             log.exception("schedule %s failed at tick %d", job.name, due_ms)
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # asyncio.wait never raises the keeper's CancelledError, so a cancel aimed at
+            # this task still propagates (suppressing CancelledError here would swallow it;
+            # the lock then simply expires with its TTL).
+            await asyncio.wait([keeper])
             await lock.release(token)
         return True
 

@@ -14,7 +14,7 @@ from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
 from chimera_workers.consumer import StreamConsumer, ensure_group, now_ms
 from chimera_workers.context import Context, Resources
-from chimera_workers.errors import ChimeraError
+from chimera_workers.errors import ChimeraError, raise_if_cancelling
 from chimera_workers.inspection import group_stats
 from chimera_workers.keys import retention_job
 from chimera_workers.metrics import WorkerMetrics
@@ -146,6 +146,7 @@ class Worker:
                             (g.oldest_pending_age_ms or 0) / 1000
                         )
             except (RedisError, OSError) as exc:
+                raise_if_cancelling()
                 log.debug("gauge refresh failed: %s", exc)
             await asyncio.sleep(_GAUGE_PERIOD_S)
 
@@ -164,6 +165,7 @@ async def ensure_declared_groups(redis: RedisClient, app: App) -> None:
                     await ensure_group(redis, stream, group)
             return
         except RedisConnectionError:
+            raise_if_cancelling()
             await asyncio.sleep(backoff)
             backoff = min(2.0, backoff * 2)
 

@@ -243,7 +243,8 @@ async def test_schedule_runs_each_tick_once_across_workers(
     # Three workers host the job; each 200 ms tick still runs once, not three times.
     due = [t for t in range(int(started * 5) + 1, int(time.time() * 5) + 1)]
     assert len(due) - 2 <= ticks <= len(due)
-    assert ticks == len(claimed)
+    # Each tick is claimed once; a tick claimed as the workers stop may be cancelled unrun.
+    assert len(claimed) - 1 <= ticks <= len(claimed)
 
 
 async def test_retention_never_trims_unread_entries(tmp_path: Path, client: RedisClient) -> None:
