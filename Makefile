@@ -8,7 +8,7 @@ BENCH  := $(VENV)/.installed-bench
 DURATION ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint typecheck bench clean services-down
+.PHONY: setup demo framework-demo test lint typecheck bench clean services-down
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+DATA ?=
+
 demo: setup
+	$(BIN)/python -m chimera.demo $(if $(DURATION),--duration $(DURATION)) $(foreach f,$(DATA),--data $(f))
+
+framework-demo: setup
 	$(BIN)/python -m handlers.framework_demo $(if $(DURATION),--duration $(DURATION))
 
 lint: setup

@@ -24,7 +24,8 @@ from chimera_workers.errors import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
-Finished = tuple[bytes, list[Emit] | None]
+Emitted = tuple[bytes, list[Emit]]
+"""An entry id and the emits of its handler run (only entries that emitted have one)."""
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -45,17 +46,25 @@ class Committer:
         self._cluster = is_cluster(redis)
         self._max_backoff_s = max_backoff_s
 
-    async def commit(self, batch: Sequence[Finished], *, deadline: float | None = None) -> bool:
-        """Emit and ack ``batch``, retrying through connection loss until it is durable.
+    async def commit(
+        self,
+        ids: Sequence[bytes],
+        emitted: Sequence[Emitted] = (),
+        *,
+        deadline: float | None = None,
+    ) -> bool:
+        """Emit and ack entries ``ids``, retrying through connection loss until it is durable.
 
+        ``emitted`` holds the emits of those of ``ids`` whose handler emitted (in order); the
+        ids and emits are kept apart so the common batch without emits is one plain XACK.
         With a ``deadline`` (a ``time.monotonic()`` value, used during shutdown) give up when
         it passes and return False: the unacked entries stay pending and are delivered again.
         """
-        todo = list(batch)
+        todo, todo_emits = list(ids), list(emitted)
         delay = 0.05
         while todo:
             try:
-                await self._write(todo)
+                await self._write(todo, todo_emits)
                 return True
             except _TRANSIENT as exc:
                 raise_if_cancelling()
@@ -70,16 +79,17 @@ class Committer:
                 await asyncio.sleep(delay)
                 delay = min(self._max_backoff_s, delay * 2)
                 try:
-                    todo = await self._still_pending(todo)
+                    pending = await self._still_pending(todo)
                     break
                 except _TRANSIENT:
                     raise_if_cancelling()
                     continue
+            todo = [entry_id for entry_id in todo if entry_id in pending]
+            todo_emits = [item for item in todo_emits if item[0] in pending]
         return True
 
-    async def _write(self, batch: Sequence[Finished]) -> None:
-        ids = [entry_id for entry_id, _ in batch]
-        emits = [emit for _, entry_emits in batch if entry_emits for emit in entry_emits]
+    async def _write(self, ids: list[bytes], emitted: list[Emitted]) -> None:
+        emits = [emit for _, entry_emits in emitted for emit in entry_emits]
         if self._cluster:
             if emits:
                 pipe = self._redis.pipeline(transaction=False)
@@ -97,11 +107,11 @@ class Committer:
         pipe.xack(self._stream, self._group, *ids)
         await pipe.execute()
 
-    async def _still_pending(self, batch: list[Finished]) -> list[Finished]:
+    async def _still_pending(self, ids: list[bytes]) -> set[bytes]:
         # Entries no longer pending were acked by a MULTI that did run (its reply was lost):
         # their emits happened with the ack, so redoing them would emit twice.
         pipe = self._redis.pipeline(transaction=False)
-        for entry_id, _ in batch:
+        for entry_id in ids:
             pipe.xpending_range(self._stream, self._group, entry_id, entry_id, 1)
         replies = await pipe.execute()
-        return [item for item, rows in zip(batch, replies, strict=True) if rows]
+        return {entry_id for entry_id, rows in zip(ids, replies, strict=True) if rows}

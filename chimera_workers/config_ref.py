@@ -32,3 +32,11 @@ class ConfigRef(Generic[C]):
         """Publish ``new`` as revision ``rev``; older or equal revisions are ignored."""
         if rev > self._rev:
             self._current, self._rev = new, rev
+
+    def replace(self, new: C, rev: int) -> None:
+        """Publish ``new`` as revision ``rev`` whatever the current one (a rollback may lower it).
+
+        For a source of truth that names the active revision (``config:`` loaders): what it
+        returns is current by definition.
+        """
+        self._current, self._rev = new, rev

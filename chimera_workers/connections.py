@@ -17,6 +17,10 @@ from chimera_workers.wire import HIREDIS_AVAILABLE, HiredisPackingConnection
 
 RedisClient = aioredis.Redis | RedisCluster
 
+# redis-py's default socket timeout (5 s) would cut a long XREAD BLOCK; every blocking read in
+# Chimera stays below half of this (the topology loader enforces it for bindings).
+SOCKET_TIMEOUT_S = 30.0
+
 _SERVICES_HINT = "run `chimera services up`, or set the URL to a running server"
 
 
@@ -34,7 +38,11 @@ async def open_redis(url: str, *, cluster: bool | None = None, retries: int = 3)
     if HIREDIS_AVAILABLE and url.startswith("redis://"):
         extra["connection_class"] = HiredisPackingConnection
     client: RedisClient = aioredis.Redis.from_url(
-        url, retry=_retry(retries), health_check_interval=15, **extra
+        url,
+        retry=_retry(retries),
+        health_check_interval=15,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        **extra,
     )
     try:
         info = await client.info("cluster")
@@ -45,7 +53,9 @@ async def open_redis(url: str, *, cluster: bool | None = None, retries: int = 3)
     if not is_cluster:
         return client
     await client.aclose()
-    cluster_client = RedisCluster.from_url(url, retry=_retry(retries))
+    cluster_client = RedisCluster.from_url(
+        url, retry=_retry(retries), socket_timeout=SOCKET_TIMEOUT_S
+    )
     try:
         await cluster_client.initialize()
     except (RedisError, OSError) as exc:

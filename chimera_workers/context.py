@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,15 +23,40 @@ if TYPE_CHECKING:
 
 Emit = tuple[str, dict[bytes, bytes]]
 
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+# The entered ``resources:`` of the worker being started. Consumers build their ``Resources``
+# themselves, inside ``Worker.start``; the worker sets this variable around that, so each
+# consumer picks up its own worker's resources without the consumer knowing about them.
+WORKER_EXTRA: ContextVar[Mapping[str, Any]] = ContextVar("chimera_worker_extra", default=NO_EXTRA)
+
+
+def _current_extra() -> Mapping[str, Any]:
+    return WORKER_EXTRA.get()
+
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What every context of one worker shares: built once, referenced by each delivery."""
+    """What every context of one worker shares: built once, referenced by each delivery.
+
+    ``extra`` holds the objects the topology's ``resources:`` factories yielded, by name.
+    """
 
     app: App
     redis: RedisClient
     db: asyncpg.Pool | None
     metrics: WorkerMetrics | None
+    extra: Mapping[str, Any] = field(default_factory=_current_extra)
+
+    def resource(self, name: str) -> Any:
+        """Return the entered resource ``name`` or raise a ``ConfigError`` listing what exists."""
+        try:
+            return self.extra[name]
+        except KeyError:
+            known = ", ".join(sorted(self.extra)) or "none"
+            raise ConfigError(
+                f"no resource named {name!r} in this worker",
+                hint=f"declare it under `resources:` in streams.yaml; entered: {known}",
+            ) from None
 
 
 class Context:
@@ -71,6 +99,11 @@ class Context:
     @property
     def app(self) -> App:
         return self._res.app
+
+    @property
+    def resources(self) -> Resources:
+        """The worker's shared resources (``resources.extra[name]``: declared resources)."""
+        return self._res
 
     @property
     def redis(self) -> RedisClient:

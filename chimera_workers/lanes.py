@@ -7,13 +7,16 @@ one slow key never blocks another (unlike hashing keys onto fixed lanes).
 The ready list is a plain deque with one wake-up event rather than an ``asyncio.Queue``:
 this is the per-message hot path, and the queue's futures cost more than the work itself.
 ``process`` must not raise; the consumer's handler wrapper catches everything.
+
+``SharedLanes`` is the variant for bindings without an ordering key: no per-key queues, and
+the lanes hand the shared queue to the caller's loop instead of calling back once per item.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -67,6 +70,42 @@ class KeyedLanes(Generic[T]):
                 await self._process(queued[0])
                 queued.popleft()
             del self._by_key[key]
+
+    async def close(self) -> None:
+        """Cancel the lanes (callers drain or abandon in-flight work first)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class SharedLanes(Generic[T]):
+    """``concurrency`` lane tasks sharing one queue of items that need no order.
+
+    Each lane hands the whole queue to ``drain``, which takes items until it is empty. The
+    per-item loop thus lives in the caller (the consumer inlines its handling there, without a
+    call per item), and concurrency is kept: when the item a lane runs suspends, another lane
+    wakes and takes the next item from the same queue. ``drain`` must not raise.
+    """
+
+    def __init__(self, concurrency: int, drain: Callable[[deque[T]], Awaitable[None]]) -> None:
+        self._drain = drain
+        self._ready: deque[T] = deque()
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._lane()) for _ in range(concurrency)]
+
+    def submit_many(self, items: Iterable[T]) -> None:
+        """Queue ``items`` in order; the first free lane takes each."""
+        self._ready.extend(items)
+        self._wake.set()
+
+    async def _lane(self) -> None:
+        ready = self._ready
+        while True:
+            if not ready:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._drain(ready)
 
     async def close(self) -> None:
         """Cancel the lanes (callers drain or abandon in-flight work first)."""

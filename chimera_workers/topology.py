@@ -7,7 +7,8 @@ its line.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,24 @@ class ScheduleDecl(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lock_ttl_ms: int = 30_000
 
 
+class ConfigDecl(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a worker's configuration comes from and which stream announces a new one.
+
+    ``loader`` is an async ``module:function`` taking the worker's ``Resources`` and returning
+    ``(config, rev)``; it runs at start and again on every entry of ``reload_stream``.
+    """
+
+    loader: str
+    reload_stream: str = "cfg:events"
+
+
+class ResourceDecl(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A per-process resource: ``factory(environ)`` returns an async context manager."""
+
+    name: str
+    factory: str
+
+
 class TopologyDecl(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The whole ``streams.yaml`` document."""
 
@@ -73,10 +92,16 @@ class TopologyDecl(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     migrations: str | None = None
     bindings: list[BindingDecl] = []
     schedules: list[ScheduleDecl] = []
+    config: ConfigDecl | None = None
+    resources: list[ResourceDecl] = []
 
 
 Handler = Callable[[Any, Any], Awaitable[None]]
 ScheduledJob = Callable[[Any], Awaitable[None]]
+# ``loader(resources) -> (config, rev)``; ``resources`` is the worker's ``context.Resources``.
+ConfigLoader = Callable[[Any], Awaitable[tuple[Any, int]]]
+# ``factory(environ) -> AsyncContextManager``, entered at worker start and exited at stop.
+ResourceFactory = Callable[[Mapping[str, str]], AbstractAsyncContextManager[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +153,24 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigSpec:
+    """The resolved ``config:`` section: the imported loader and the reload stream."""
+
+    loader: ConfigLoader
+    loader_path: str
+    reload_stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    """A resolved ``resources:`` item: its name and imported factory."""
+
+    name: str
+    factory: ResourceFactory
+    factory_path: str
+
+
+@dataclass(frozen=True, slots=True)
 class App:
     """Everything ``streams.yaml`` declares, resolved and importable."""
 
@@ -137,6 +180,8 @@ class App:
     bindings: dict[str, BindingSpec]
     schedules: dict[str, ScheduleSpec]
     migrations_dir: Path | None
+    config: ConfigSpec | None = None
+    resources: tuple[ResourceSpec, ...] = ()
 
     def stream(self, name: str) -> StreamSpec:
         """Return the concrete stream ``name`` or raise a ``ConfigError`` listing what exists."""

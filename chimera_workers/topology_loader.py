@@ -22,11 +22,14 @@ import msgspec
 from cronsim import CronSim, CronSimError
 from redis.crc import key_slot
 
+from chimera_workers.connections import SOCKET_TIMEOUT_S
 from chimera_workers.topology import (
     SYMBOL_PLACEHOLDER,
     App,
     BindingDecl,
     BindingSpec,
+    ConfigSpec,
+    ResourceSpec,
     ScheduleSpec,
     StreamDecl,
     StreamSpec,
@@ -49,6 +52,8 @@ __all__ = ["Problem", "TopologyError", "load_app"]
 SYMBOL = SYMBOL_PLACEHOLDER
 _PLACEHOLDER = re.compile(r"<[^<>]*>")
 _BAD_SYMBOL = re.compile(r"[\s{}<>]")
+# A blocking read must return before the client's socket timeout gives up on it.
+MAX_BLOCK_MS = int(SOCKET_TIMEOUT_S * 1000) // 2
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(BindingDecl)}
 _MINIMUMS = {
     "batch_size": 1,
@@ -126,8 +131,43 @@ class _Resolver:
                     "the path is relative to the directory holding this file",
                 )
         return App(
-            self.file.resolve(), tuple(self.decl.symbols), streams, bindings, schedules, migrations
+            self.file.resolve(),
+            tuple(self.decl.symbols),
+            streams,
+            bindings,
+            schedules,
+            migrations,
+            self._config(),
+            self._resources(),
         )
+
+    def _config(self) -> ConfigSpec | None:
+        decl = self.decl.config
+        if decl is None:
+            return None
+        loader = self.refs.handler(decl.loader, ("config", "loader"), ("resources",))
+        stream = decl.reload_stream
+        if not stream or _PLACEHOLDER.search(stream):
+            self.src.add(
+                ("config", "reload_stream"),
+                f"invalid reload stream {stream!r}",
+                "name one concrete stream, e.g. `cfg:events`",
+            )
+            return None
+        return ConfigSpec(loader, decl.loader, stream) if loader is not None else None
+
+    def _resources(self) -> tuple[ResourceSpec, ...]:
+        out: list[ResourceSpec] = []
+        names: dict[str, Loc] = {}
+        for i, r in zip(self.decoded.index["resources"], self.decl.resources, strict=True):
+            loc: Loc = ("resources", i)
+            if not r.name:
+                self.src.add((*loc, "name"), "empty resource name", "name the resource")
+            unique = self._unique(r.name, names, (*loc, "name"), "resource")
+            factory = self.refs.factory(r.factory, (*loc, "factory"))
+            if factory is not None and unique and r.name:
+                out.append(ResourceSpec(r.name, factory, r.factory))
+        return tuple(out)
 
     def _unique(self, name: str, seen: dict[str, Loc], loc: Loc, what: str) -> bool:
         if name not in seen:
@@ -261,6 +301,13 @@ class _Resolver:
                         f"`{field}` must be >= {minimum}, got {value}",
                         f"the default is {_DEFAULTS[field]}",
                     )
+            if b.block_ms > MAX_BLOCK_MS:
+                self.src.add(
+                    (*loc, "block_ms"),
+                    f"`block_ms` must be <= {MAX_BLOCK_MS}, got {b.block_ms}",
+                    "a blocking read must end well within the Redis socket timeout "
+                    f"({SOCKET_TIMEOUT_S:.0f}s)",
+                )
             if b.retry_backoff_max_ms < b.retry_backoff_ms:
                 self.src.add(
                     (*loc, "retry_backoff_max_ms"),

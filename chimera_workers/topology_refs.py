@@ -77,6 +77,27 @@ class RefResolver:
             pass
         return fn
 
+    def factory(self, ref: str, loc: Loc) -> Any:
+        """Return the plain callable ``ref`` names if it accepts one argument, else None."""
+        ok, fn = self._import(ref, loc, "handlers.orders.venue:open_exchanges")
+        if not ok:
+            return None
+        if not self.import_code:
+            return _stand_in(ref)
+        name = ref.rpartition(":")[2]
+        shape = f"def {name}(environ) -> AsyncContextManager (e.g. @asynccontextmanager)"
+        if not callable(fn) or inspect.iscoroutinefunction(fn):
+            self.src.add(loc, f"`{ref}` is not a context manager factory", f"define {shape}")
+            return None
+        try:
+            inspect.signature(fn).bind("environ")
+        except TypeError:
+            self.src.add(loc, f"`{ref}` cannot be called with (environ)", f"define {shape}")
+            return None
+        except ValueError:  # no introspectable signature (some C callables): trust it
+            pass
+        return fn
+
     def decoder(
         self, payload: type[msgspec.Struct], ref: str, loc: Loc
     ) -> msgspec.json.Decoder[Any]:

@@ -19,12 +19,20 @@ import msgspec
 import yaml
 
 from chimera_workers.errors import ConfigError
-from chimera_workers.topology import BindingDecl, ScheduleDecl, StreamDecl, TopologyDecl
+from chimera_workers.topology import (
+    BindingDecl,
+    ResourceDecl,
+    ScheduleDecl,
+    StreamDecl,
+    TopologyDecl,
+)
 
 T = TypeVar("T")
 Loc = tuple[str | int, ...]
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+# msgspec ends a message with " - at `$.a.b[0]`", or " - at `key` in `$.a.b`" for a bad mapping
+# key; a value inside a mapping is "`$.a.b[...]`" (the key is not named): both point at the map.
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.S)
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _UNKNOWN = re.compile(r"Object contains unknown field `(.*)`")
 _MISSING = re.compile(r"Object missing required field `(.*)`")
@@ -32,6 +40,7 @@ _LISTS: dict[str, type[msgspec.Struct]] = {
     "streams": StreamDecl,
     "bindings": BindingDecl,
     "schedules": ScheduleDecl,
+    "resources": ResourceDecl,
 }
 _TYPE_HINTS = {
     "int": "write a whole number without quotes",
@@ -231,6 +240,7 @@ def convert(src: Source, data: Any, typ: type[T], loc: Loc) -> T | None:
 
 
 def _parse_path(text: str) -> Loc:
+    text = text.removesuffix("[...]")
     return tuple(int(m[2]) if m[2] is not None else m[1] for m in _STEP.finditer(text))
 
 

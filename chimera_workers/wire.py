@@ -78,5 +78,7 @@ async def read_group(
 def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:
     if not flat:
         return None
+    if len(flat) == 2:  # the usual entry: one payload field
+        return {flat[0]: flat[1]}
     it = iter(flat)
     return dict(zip(it, it, strict=False))

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from chimera_workers.config_follow import ConfigFollower
 from chimera_workers.config_ref import ConfigRef
 from chimera_workers.connections import RedisClient
 from chimera_workers.consumer import StreamConsumer, ensure_group, now_ms
-from chimera_workers.context import Context, Resources
+from chimera_workers.context import NO_EXTRA, WORKER_EXTRA, Context, Resources
 from chimera_workers.errors import ChimeraError, raise_if_cancelling
 from chimera_workers.inspection import group_stats
 from chimera_workers.keys import retention_job
@@ -34,7 +39,13 @@ _GAUGE_PERIOD_S = 5.0
 
 
 class Worker:
-    """Run ``bindings`` and ``schedules`` of ``app`` as consumer ``consumer`` until stopped."""
+    """Run ``bindings`` and ``schedules`` of ``app`` as consumer ``consumer`` until stopped.
+
+    If the topology declares ``resources:``, each factory is called with ``environ`` (default
+    ``os.environ``) and entered at start, before anything runs, and exited at stop, after
+    in-flight work finished. If it declares ``config:``, the loader fills ``config`` at start
+    and on every entry of the reload stream (see ``config_follow``).
+    """
 
     def __init__(
         self,
@@ -49,6 +60,7 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         shutdown_grace_s: float = 10.0,
         retention: bool = True,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
         self.redis = redis
@@ -74,18 +86,54 @@ class Worker:
         self._stop = asyncio.Event()
         self.failure: BaseException | None = None
         self._gauges: asyncio.Task[None] | None = None
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.extra: Mapping[str, Any] = NO_EXTRA
+        self._exit_stack = AsyncExitStack()
+        self.config_follower: ConfigFollower | None = None
+
+    def resources(self) -> Resources:
+        """Return what every context of this worker shares, entered resources included."""
+        return Resources(self.app, self.redis, self.db, self.metrics, self.extra)
 
     def context(self) -> Context:
         """Build a context outside any delivery (for scheduled jobs and tools)."""
-        return Context(
-            Resources(self.app, self.redis, self.db, self.metrics),
-            self.config.current,
-            self.config.rev,
-        )
+        return Context(self.resources(), self.config.current, self.config.rev)
 
     async def start(self) -> None:
-        """Create every declared group, then start consumers, schedules and gauges."""
+        """Enter resources, load the config, create every declared group, then start consumers,
+        schedules and gauges."""
+        await self._enter_resources()
+        if self.app.config is not None:
+            self.config_follower = ConfigFollower(
+                self.app.config, self.redis, self.config, self.resources, self.metrics
+            )
+            await self.config_follower.start()
         await ensure_declared_groups(self.redis, self.app)
+        # Consumers build their own Resources; this scopes our entered resources to them.
+        token = WORKER_EXTRA.set(self.extra)
+        try:
+            await self._start_consumers()
+        finally:
+            WORKER_EXTRA.reset(token)
+        if self._schedules:
+            self.scheduler = Scheduler(
+                self.redis, self.scripts, self._schedules, self.context, self.metrics, self.consumer
+            )
+            self.scheduler.start()
+        self._gauges = asyncio.create_task(self._gauge_loop())
+
+    async def _enter_resources(self) -> None:
+        entered: dict[str, Any] = {}
+        try:
+            for spec in self.app.resources:
+                manager = spec.factory(self.environ)
+                entered[spec.name] = await self._exit_stack.enter_async_context(manager)
+        except BaseException:
+            await self._exit_stack.aclose()
+            raise
+        self.extra = MappingProxyType(entered)
+
+    async def _start_consumers(self) -> None:
         for binding in self.bindings:
             for stream in binding.streams:
                 consumer = StreamConsumer(
@@ -102,12 +150,6 @@ class Worker:
                 )
                 await consumer.start()
                 self.consumers.append(consumer)
-        if self._schedules:
-            self.scheduler = Scheduler(
-                self.redis, self.scripts, self._schedules, self.context, self.metrics, self.consumer
-            )
-            self.scheduler.start()
-        self._gauges = asyncio.create_task(self._gauge_loop())
 
     def _crashed(self, exc: BaseException) -> None:
         self.failure = self.failure or exc
@@ -119,7 +161,11 @@ class Worker:
 
     async def run(self) -> None:
         """Start, run until ``request_stop``, then shut down gracefully."""
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # exits whatever resources were entered
+            raise
         await self._stop.wait()
         await self.stop()
         if self.failure is not None:
@@ -132,6 +178,11 @@ class Worker:
         if self.scheduler:
             await self.scheduler.stop()
         await asyncio.gather(*(c.stop(self.shutdown_grace_s) for c in self.consumers))
+        if self.config_follower is not None:
+            await self.config_follower.stop()
+        # Last: handlers that were still finishing may have used them.
+        await self._exit_stack.aclose()
+        self.extra = NO_EXTRA
 
     async def _gauge_loop(self) -> None:
         streams = sorted({c.name for c in self.consumers})

@@ -18,7 +18,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from chimera_workers.connections import RedisClient, open_redis
+from chimera_workers.connections import RedisClient, open_db_pool, open_redis
+from chimera_workers.migrations import upgrade
 from tests.harness.servers import PostgresProcess, RedisClusterProcesses, RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,3 +111,20 @@ async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient
     client = await open_redis(url, retries=0)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def rclient(redis_url: str) -> AsyncIterator[RedisClient]:
+    """Chimera's own Redis client (hiredis packing, retries) on the clean session server."""
+    client = await open_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on a fresh database with every migration of ``migrations/`` applied."""
+    db = await open_db_pool(db_url)
+    await upgrade(db, ROOT / "migrations")
+    yield db
+    await db.close()

@@ -36,3 +36,24 @@ def test_chimera_workers_does_not_import_the_tests() -> None:
         if any(n == "tests" or n.startswith("tests.") for n in imported_modules(path))
     ]
     assert offenders == []
+
+
+def test_chimera_never_imports_handlers() -> None:
+    # The product library sits under the services: handlers use chimera, never the reverse.
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / "chimera").rglob("*.py"))
+        for name in imported_modules(path)
+        if name == "handlers" or name.startswith("handlers.")
+    ]
+    assert offenders == []
+
+
+def test_chimera_workers_never_imports_the_product() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / "chimera_workers").rglob("*.py"))
+        for name in imported_modules(path)
+        if name == "chimera" or name.startswith("chimera.")
+    ]
+    assert offenders == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import typer
 
 from chimera_workers.cli import db, dlq, enqueue, inspect, replay, services, streams, up, worker
@@ -21,6 +23,20 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(streams.app, name="streams")
 app.add_typer(services.app, name="services")
 app.add_typer(db.app, name="db")
+
+
+# Products built on the framework add command groups through the ``chimera.commands`` entry-point
+# group (``name = "package.module:typer_app"``), so this package never imports them.
+PLUGIN_GROUP = "chimera.commands"
+
+
+def add_plugins(root: typer.Typer) -> None:
+    """Mount every ``chimera.commands`` entry point as a sub-command group of ``root``."""
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        root.add_typer(ep.load(), name=ep.name)
+
+
+add_plugins(app)
 
 
 def main() -> None:

@@ -42,9 +42,14 @@ def check(
     """Validate the topology; print every problem with its line, exit 2 if there are any."""
     topo = _load(file, not no_import)
     templates = {s.template for s in topo.streams.values()}
+    extras = ""
+    if topo.config is not None:
+        extras += f", config from {topo.config.loader_path} (reload on {topo.config.reload_stream})"
+    if topo.resources:
+        extras += f", {len(topo.resources)} resources"
     typer.echo(
         f"OK: {len(templates)} streams ({len(topo.streams)} concrete), "
-        f"{len(topo.bindings)} bindings, {len(topo.schedules)} schedules"
+        f"{len(topo.bindings)} bindings, {len(topo.schedules)} schedules{extras}"
     )
 
 

@@ -37,6 +37,8 @@ from handlers.framework_demo.events import Tick
 from handlers.framework_demo.handlers import COUNTS_KEY, HEARTBEAT_KEY
 
 TICKS = "demo:ticks:{demo}:<SYMBOL>"
+# The framework demo has its own topology and Procfile beside this module.
+DEMO_DIR = Path(__file__).resolve().parent
 
 
 class Producer:
@@ -164,7 +166,8 @@ async def demo(
     await sup.stop()
     rows = await snapshot(redis, app)
     stored = await db.fetchval("SELECT count(*) FROM demo_ticks") - base_rows
-    counts = {k.decode(): int(v) for k, v in (await redis.hgetall(COUNTS_KEY)).items()}
+    raw_counts: dict[bytes, bytes] = await redis.hgetall(COUNTS_KEY)  # type: ignore[assignment]
+    counts = {k.decode(): int(v) for k, v in raw_counts.items()}
     beats = int(await redis.get(HEARTBEAT_KEY) or 0)
     elapsed = time.monotonic() - started
     dlq = sum(r[6] for r in rows) - base_dlq
@@ -201,8 +204,8 @@ def main(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="demo-ticks worker processes.")
     ] = 2,
-    streams: Annotated[Path, typer.Option("--streams")] = Path("streams.yaml"),
-    procfile: Annotated[Path, typer.Option("--procfile")] = Path("Procfile"),
+    streams: Annotated[Path, typer.Option("--streams")] = DEMO_DIR / "streams.yaml",
+    procfile: Annotated[Path, typer.Option("--procfile")] = DEMO_DIR / "Procfile",
 ) -> None:
     """Run the framework demo."""
     raise typer.Exit(run(demo(streams, procfile, duration, rate, workers)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import math
 import os
@@ -155,6 +156,8 @@ async def start_chimera(spec: dict[str, Any], rec: Recorder) -> Stop:
         app, redis, consumer=spec["consumer"], bindings=["bench"], schedules=[], retention=False
     )
     await worker.start()
+    gc.collect()  # as `chimera worker` does before it runs
+    gc.freeze()
 
     async def stop() -> None:
         await worker.stop()

@@ -1,0 +1,1 @@
+"""The main job behind ``make demo``: the paper venue, S1 and the API, watched live."""

@@ -1,0 +1,1 @@
+"""The paper venue's trading side: accounts, orders, matching, conditional orders, persistence."""

@@ -1,0 +1,45 @@
+"""The ``feat:events:<SYMBOL>`` binding: decide each feature snapshot, emit the outcome.
+
+The decision goes on ``sig:events`` and, when it opens, the entry intent on ``ord:{intents}``;
+both are emitted through ``ctx.emit``, so they are written with the ack. A redelivery finds the
+stored decision and emits it again (the first emits never happened if the ack did not).
+"""
+
+from __future__ import annotations
+
+from chimera import names
+from chimera.config.bundle import ConfigBundle, load_bundle
+from chimera.domain.features import FeatureEvent
+from chimera_workers import Context
+from chimera_workers.errors import ConfigError
+from handlers.s3_strategy.engine import DecisionEngine
+
+_FILE_BUNDLE: list[ConfigBundle] = []
+
+
+def _config(ctx: Context) -> tuple[ConfigBundle, int]:
+    if isinstance(ctx.config, ConfigBundle):
+        return ctx.config, ctx.config_rev
+    if ctx.config is not None:
+        raise ConfigError(
+            f"S3 needs a ConfigBundle, the worker has {type(ctx.config).__name__}",
+            hint="set `config: {loader: chimera.config.store:worker_loader}` in streams.yaml",
+        )
+    # No `config:` section: run on the bundle file as revision 0 (read once).
+    if not _FILE_BUNDLE:
+        _FILE_BUNDLE.append(load_bundle())
+    return _FILE_BUNDLE[0], 0
+
+
+async def decide_on_features(event: FeatureEvent, ctx: Context) -> None:
+    """Decide ``event`` (or recall the stored decision) and emit the decision and intent."""
+    if ctx.db is None:
+        raise ConfigError("S3 needs PostgreSQL", hint="run the worker without --no-db")
+    config, rev = _config(ctx)  # captured once: the whole decision runs on this revision
+    outcome = await DecisionEngine(ctx.redis, ctx.db).decide(event, config, rev)
+    ctx.emit(names.SIG_EVENTS, outcome.decision)
+    if outcome.intent is not None:
+        ctx.emit(names.ORD_INTENTS, outcome.intent)
+
+
+__all__ = ["decide_on_features"]

@@ -1,0 +1,6 @@
+"""S6 — Position Manager (spec §A S6); this stage: the entry step of B1 and the risk release of B7.
+
+``handlers.s6_positions.entry:on_order_result`` is bound to ``ord:{results}``: a filled FUT
+entry gets its reduce-only stop-loss and take-profit (``protection``); an entry that ended with
+nothing filled gives S3's risk reservation back.
+"""

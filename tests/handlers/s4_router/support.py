@@ -1,0 +1,118 @@
+"""Shared pieces of the S4 tests: one paper venue per module, a router on it, row readers.
+
+The venue outlives tests within a module (its positions and orders too), so every test makes its
+intent ids unique (``new_id``): a client order id the venue saw before would be found by lookup.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+
+from chimera import names
+from chimera.config.router import RouterConfig
+from chimera.domain.orders import OrderIntent, OrderResult
+from chimera.paper.trading.plugin import make_plugin
+from chimera.paper.venue import PaperVenue
+from chimera_workers.connections import RedisClient
+from chimera_workers.keys import PAYLOAD_FIELD
+from handlers.s4_router.handlers import RedisSink
+from handlers.s4_router.router import Router
+from handlers.s4_router.runtime import RouterRuntime, VenuePool
+from tests.chimera.paper.venue_fixtures import paper_settings, running_venue, venue_config
+
+TOKEN = "s4-router-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+FAST = RouterConfig(
+    maker_wait_ms=300,
+    maker_poll_ms=50,
+    twap_retry_ms=100,
+    unknown_resend_after_ms=600,
+    intent_lock_wait_ms=300,
+)
+_RESULT = msgspec.json.Decoder(OrderResult)
+
+
+def new_id(label: str) -> str:
+    """Return an intent id no other test (or earlier run against this venue) used."""
+    return f"{label}-{uuid.uuid4().hex[:10]}"
+
+
+def intent(label: str, **fields: Any) -> OrderIntent:
+    """Return a FUT BTCUSDT market-buy intent with a fresh id, changed by ``fields``."""
+    values: dict[str, Any] = {
+        "intent_id": new_id(label),
+        "market": "FUT",
+        "symbol": "BTCUSDT",
+        "side": "buy",
+        "qty": Decimal("0.002"),
+    }
+    values.update(fields)
+    return OrderIntent(**values)
+
+
+@pytest.fixture(scope="module")
+async def venue(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PaperVenue]:
+    state = tmp_path_factory.mktemp("s4-venue")
+    async with running_venue(venue_config(state_dir=str(state)), make_plugin) as running:
+        yield running
+
+
+@pytest.fixture
+async def runtime(venue: PaperVenue) -> AsyncIterator[RouterRuntime]:
+    settings = msgspec.structs.replace(paper_settings(venue), timeout_ms=500)
+    runtime = RouterRuntime(VenuePool(settings))
+    yield runtime
+    await runtime.close()
+
+
+def make_router(
+    rclient: RedisClient, pool: asyncpg.Pool, runtime: RouterRuntime, config: RouterConfig = FAST
+) -> Router:
+    """Return a router publishing straight to ``ord:{results}``."""
+    return Router(redis=rclient, db=pool, runtime=runtime, config=config, sink=RedisSink(rclient))
+
+
+async def results(redis: RedisClient) -> list[OrderResult]:
+    """Return every entry of ``ord:{results}`` in order."""
+    entries = await redis.xrange(names.ORD_RESULTS)
+    return [_RESULT.decode(fields[PAYLOAD_FIELD]) for _, fields in entries]
+
+
+async def order_rows(pool: asyncpg.Pool, intent_id: str) -> list[asyncpg.Record]:
+    """Return the intent's ``orders`` rows, oldest first."""
+    return list(
+        await pool.fetch(
+            "SELECT * FROM orders WHERE intent_id = $1 ORDER BY created_ts_ms, client_order_id",
+            intent_id,
+        )
+    )
+
+
+async def fill_rows(pool: asyncpg.Pool, intent_id: str) -> list[asyncpg.Record]:
+    """Return the intent's ``fills`` rows."""
+    return list(await pool.fetch("SELECT * FROM fills WHERE intent_id = $1", intent_id))
+
+
+async def venue_orders(exchange: Any, symbol: str, client_order_id: str) -> list[dict[str, Any]]:
+    """Return every venue order (open or closed) with this client order id."""
+    orders = await exchange.fetch_orders(symbol, None, 500)
+    return [o for o in orders if o["clientOrderId"] == client_order_id]
+
+
+async def flat(exchange: Any, symbol: str = "BTC/USDT:USDT") -> None:
+    """Close any futures position on ``symbol`` and cancel its orders (tests share the venue)."""
+    await exchange.cancel_all_orders(symbol)
+    await exchange.cancel_all_orders(symbol, {"trigger": True})
+    for position in await exchange.fetch_positions([symbol]):
+        if position["contracts"]:
+            side = "sell" if position["side"] == "long" else "buy"
+            await exchange.create_order(
+                symbol, "market", side, position["contracts"], None, {"reduceOnly": True}
+            )
