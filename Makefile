@@ -28,7 +28,7 @@ framework-demo: setup
 	$(BIN)/python -m handlers.framework_demo $(if $(DURATION),--duration $(DURATION))
 
 lint: setup
-	$(BIN)/ruff check chimera_workers handlers tests scripts
+	$(BIN)/ruff check chimera chimera_workers handlers tests scripts
 
 typecheck: setup
 	$(BIN)/mypy

@@ -55,6 +55,7 @@ def funding_next_key(symbol: str) -> str:
     """Return the key holding the next funding rate and time of ``symbol``."""
     return f"funding:{{next}}:{symbol}"
 
+
 # Orders: S3/S6/S5 → S4 intents (the spec names no stream; this one is Chimera's), S4's results.
 ORD_INTENTS = "ord:{intents}"
 TWAP_QUEUE = "prod:{exec}:twap:queue"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 import redis.exceptions
@@ -122,3 +125,27 @@ def raise_if_cancelling() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Task[Any]], *, grace_s: float = 5.0, attempts: int = 5
+) -> None:
+    """Cancel ``tasks`` and wait until every one has ended.
+
+    A library may swallow a cancellation (see :func:`raise_if_cancelling`), leaving a task
+    running; such a task is cancelled again, up to ``attempts`` times ``grace_s``, before the
+    stragglers are logged and left behind rather than hanging the caller's shutdown.
+    """
+    every = list(tasks)
+    pending = {t for t in every if not t.done()}
+    for _ in range(attempts):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=grace_s)
+    for task in pending:
+        logging.getLogger(__name__).error("task %s ignored %d cancellations", task, attempts)
+    for task in every:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the caller is stopping, errors were reported already

@@ -25,6 +25,7 @@ import msgspec
 from chimera.domain.market import FundingEvent
 from chimera.names import funding_next_key, funding_stream
 from chimera.venues.binance_wire import IncomeRecord, MarkPriceUpdate
+from chimera_workers.errors import cancel_and_wait
 from handlers.s1_connectors.publisher import StreamPublisher
 from handlers.s1_connectors.venue_api import MarketRest, VenueError
 
@@ -119,9 +120,7 @@ class FundingTracker:
 
     async def stop(self) -> None:
         """Cancel settlements still waiting for the venue."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
 
     def _next(self, rate: Decimal, funding_time: int, mark: Decimal, ts_ms: int) -> None:
         self.next_funding_time = funding_time

@@ -20,6 +20,7 @@ import msgspec
 from chimera.domain.market import Bar1m, MarketEvent, TradeEvent
 from chimera.names import MarketKind, mkt_stream
 from chimera.venues import binance_wire as wire
+from chimera_workers.errors import cancel_and_wait, raise_if_cancelling
 from handlers.s1_connectors.backfill import TradeFetcher, TradeSequencer
 from handlers.s1_connectors.bars import BarBuilder
 from handlers.s1_connectors.config import ConnectorConfig
@@ -182,6 +183,7 @@ class MarketFeed:
                 log.info("%s; fetching a newer snapshot", exc)
                 await asyncio.sleep(self.resync_retry_s / 5)
             except VenueError as exc:
+                raise_if_cancelling()
                 log.warning("%s %s: snapshot failed: %s", self.kind, feed.symbol, exc)
                 await asyncio.sleep(self.resync_retry_s)
 
@@ -190,6 +192,7 @@ class MarketFeed:
         try:
             events = await feed.trades.admit(trade)
         except VenueError as exc:
+            raise_if_cancelling()
             # Not published yet: the next trade finds the same hole (this one included) and
             # the backfill is tried again then.
             log.warning(
@@ -210,7 +213,5 @@ class MarketFeed:
     async def stop(self) -> list[Bar1m]:
         """Cancel background resyncs; return the bars still open (incomplete)."""
         tasks = [f.resync_task for f in self.symbols.values() if f.resync_task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         return [bar for f in self.symbols.values() if (bar := f.bars.open_bar()) is not None]

@@ -25,6 +25,7 @@ from chimera.names import METRICS_EVENTS, MarketKind, mkt_stream
 from chimera.venues.binance_wire import DepthSnapshot, RestTrade
 from chimera.venues.settings import VenueSettings
 from chimera_workers.connections import RedisClient
+from chimera_workers.errors import cancel_and_wait, raise_if_cancelling
 from chimera_workers.keys import PAYLOAD_FIELD
 from handlers.s1_connectors.bars import BarWriter
 from handlers.s1_connectors.config import ConnectorConfig
@@ -168,9 +169,7 @@ class ConnectorService:
         open_bars = []
         for feed in self.feeds.values():
             open_bars += await feed.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         await self.publisher.flush()
         for bar in open_bars:
             self.bar_writer.put(bar)
@@ -210,6 +209,7 @@ async def _with_retries(
         try:
             return await call()
         except VenueError:
+            raise_if_cancelling()
             if attempt + 1 == attempts:
                 raise
             await asyncio.sleep(delay_s * 2**attempt)

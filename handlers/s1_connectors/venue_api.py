@@ -27,7 +27,7 @@ from chimera.venues.binance_wire import (
 )
 from chimera.venues.ccxt_factory import PAPER_STREAM_PATHS
 from chimera.venues.settings import VenueSettings
-from chimera_workers.errors import ChimeraError
+from chimera_workers.errors import ChimeraError, raise_if_cancelling
 
 T = TypeVar("T")
 
@@ -113,6 +113,7 @@ class MarketRest:
                 body = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
+            raise_if_cancelling()  # a stop must not turn into "venue unreachable"
             raise VenueError(f"GET {url} failed: {exc!r}", hint="is the venue reachable?") from exc
         if status != 200:
             try:

@@ -48,7 +48,10 @@ class Oracle:
                 self.diffs.append((data["U"], data["u"]))
             elif ("b" in data and "B" in data and "e" not in data) or data.get("e") == "bookTicker":
                 self.tickers[data["u"]] = (
-                    Decimal(data["b"]), Decimal(data["B"]), Decimal(data["a"]), Decimal(data["A"])
+                    Decimal(data["b"]),
+                    Decimal(data["B"]),
+                    Decimal(data["a"]),
+                    Decimal(data["A"]),
                 )
         self.ends = [u for _, u in self.diffs]
 
