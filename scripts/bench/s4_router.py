@@ -8,13 +8,17 @@ the bench's event loop instead). MARKET intents alternate buy / sell so the posi
 Reported per market:
 
 - ``ack``: from ``submit`` to ccxt's ``create_order`` returning (the venue acknowledged);
-- ``submit``: the whole call, including fills (futures fills need a ``userTrades`` call) and rows.
+- ``submit``: the whole call, including fills (futures fills need a ``userTrades`` call) and rows;
+- ``decision→ack`` (``--through-stream``): the intent XADDed to ``ord:{intents}`` as S3's emit
+  does, consumed by a ``Worker`` running the root topology's ``s4-intents`` binding in this
+  process, until the venue acknowledged the order — the issue's "decision → order acknowledged".
 
 A task stands in for S1 and publishes a ``BookEvent`` every 100 ms on the market stream, so
 ``mid_at_send`` comes from Redis as in production (``--venue-book`` reads the venue's depth
 instead). Not a test.
 
     .venv/bin/python scripts/bench/s4_router.py [--intents 1000] [--venue-book] [--in-process-venue]
+        [--through-stream]
 """
 
 from __future__ import annotations
@@ -47,7 +51,10 @@ from chimera.paper.venue import PaperVenue  # noqa: E402
 from chimera.venues.settings import VenueSettings  # noqa: E402
 from chimera_workers.codec import entry_fields  # noqa: E402
 from chimera_workers.connections import RedisClient, open_db_pool, open_redis  # noqa: E402
+from chimera_workers.keys import PAYLOAD_FIELD  # noqa: E402
 from chimera_workers.migrations import upgrade  # noqa: E402
+from chimera_workers.topology_loader import load_app  # noqa: E402
+from chimera_workers.worker import Worker  # noqa: E402
 from handlers.s4_router.router import Router  # noqa: E402
 from handlers.s4_router.runtime import RouterRuntime, VenuePool, now_ms  # noqa: E402
 from tests.harness.servers import PostgresProcess, RedisProcess  # noqa: E402
@@ -126,6 +133,61 @@ async def bench_market(
     return ack_ms, submit_ms
 
 
+async def bench_through_stream(
+    redis: RedisClient, pool: Any, base_url: str, market: Market, intents: int
+) -> list[float]:
+    """Time intents from their XADD on ``ord:{intents}`` until the venue acknowledged them."""
+    app = load_app(ROOT / "streams.yaml")
+    environ = {"CHIMERA_VENUE": "paper", "CHIMERA_PAPER_URL": base_url}
+    worker = Worker(
+        app, redis, consumer="bench", bindings=["s4-intents"], schedules=[], db=pool,
+        retention=False, environ=environ,
+    )  # fmt: skip
+    await worker.start()
+    try:
+        runtime = worker.extra["s4_router"]
+        exchange = await runtime.venues.exchange(market)
+        original = exchange.create_order
+        acked: dict[str, float] = {}
+        ack_event = asyncio.Event()
+
+        async def timed_create_order(*args: Any, **kwargs: Any) -> Any:
+            order = await original(*args, **kwargs)
+            acked[order["clientOrderId"].rpartition(".")[0]] = time.perf_counter()
+            ack_event.set()
+            return order
+
+        exchange.create_order = timed_create_order
+        run = f"{int(time.time())}"
+        latencies: list[float] = []
+        results_seen = 0
+        for n in range(intents + 50):
+            intent_id = f"sb-{run}-{market}-{n}"
+            intent = OrderIntent(
+                intent_id=intent_id, market=market, symbol="BTCUSDT",
+                side="buy" if n % 2 == 0 else "sell", qty=SIZES[market],
+            )  # fmt: skip
+            ack_event.clear()
+            started = time.perf_counter()
+            await redis.xadd(names.ORD_INTENTS, entry_fields(intent))  # type: ignore[arg-type]
+            await asyncio.wait_for(ack_event.wait(), 30)
+            if n >= 50:
+                latencies.append((acked[intent_id] - started) * 1000)
+            # Wait for the FILLED result so the next intent does not queue behind this one.
+            while True:
+                entries = await redis.xrange(names.ORD_RESULTS, "-", "+")
+                if len(entries) > results_seen and any(
+                    b'"FILLED"' in f[PAYLOAD_FIELD] and intent_id.encode() in f[PAYLOAD_FIELD]
+                    for _, f in entries[results_seen:]
+                ):
+                    results_seen = len(entries)
+                    break
+                await asyncio.sleep(0.001)
+        return latencies
+    finally:
+        await worker.stop()
+
+
 @contextlib.asynccontextmanager
 async def paper_venue(state_dir: Path, in_process: bool) -> Any:
     """Yield the base URL of a paper venue with the trading plugin."""
@@ -159,13 +221,13 @@ async def paper_venue(state_dir: Path, in_process: bool) -> Any:
         await asyncio.wait_for(proc.wait(), 10)
 
 
-async def run(intents: int, venue_book: bool, in_process_venue: bool) -> None:
+async def run(intents: int, venue_book: bool, in_process_venue: bool, stream: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="s4-bench-") as tmp:
         async with paper_venue(Path(tmp) / "venue", in_process_venue) as base_url:
-            await run_on(Path(tmp), base_url, intents, venue_book)
+            await run_on(Path(tmp), base_url, intents, venue_book, stream)
 
 
-async def run_on(tmp: Path, base_url: str, intents: int, venue_book: bool) -> None:
+async def run_on(tmp: Path, base_url: str, intents: int, venue_book: bool, stream: bool) -> None:
     redis_server = RedisProcess(tmp / "redis").start()
     postgres = PostgresProcess(tmp / "pg").start()
     redis = await open_redis(redis_server.url)
@@ -181,10 +243,15 @@ async def run_on(tmp: Path, base_url: str, intents: int, venue_book: bool) -> No
             books = asyncio.create_task(publish_books(redis, runtime))
             await asyncio.sleep(0.3)
         for market in ("FUT", "SPOT"):
-            ack, submit = await bench_market(router, runtime, market, intents)  # type: ignore[arg-type]
-            for name, values in (("ack", ack), ("submit", submit)):
+            if stream:
+                e2e = await bench_through_stream(redis, pool, base_url, market, intents)  # type: ignore[arg-type]
+                series = [("decision→ack", e2e)]
+            else:
+                ack, submit = await bench_market(router, runtime, market, intents)  # type: ignore[arg-type]
+                series = [("ack", ack), ("submit", submit)]
+            for name, values in series:
                 print(
-                    f"{market:4s} {name:6s} n={len(values)} p50={pct(values, 0.5):.3f} ms "
+                    f"{market:4s} {name:12s} n={len(values)} p50={pct(values, 0.5):.3f} ms "
                     f"p99={pct(values, 0.99):.3f} ms mean={statistics.fmean(values):.3f} ms"
                 )
     finally:
@@ -204,8 +271,11 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=1000)
     parser.add_argument("--venue-book", action="store_true", help="read the venue's depth")
     parser.add_argument("--in-process-venue", action="store_true", help="venue in this loop")
+    parser.add_argument(
+        "--through-stream", action="store_true", help="intents via ord:{intents} and a Worker"
+    )
     args = parser.parse_args()
-    uvloop.run(run(args.intents, args.venue_book, args.in_process_venue))
+    uvloop.run(run(args.intents, args.venue_book, args.in_process_venue, args.through_stream))
 
 
 if __name__ == "__main__":
