@@ -1,9 +1,11 @@
 """``python -m chimera.demo`` (``make demo``): the whole system on the paper venue, watched live.
 
 Embedded Redis and PostgreSQL come up and migrate; the Procfile's processes start (the paper venue
-on a seeded synthetic market or a recorded capture, S1, the HTTP API); a live table shows market
-data flowing through the streams. After ``--duration`` seconds or Ctrl-C the processes stop and a
-summary reconciles the run: every trade id S1 saw is in the streams, with no hole.
+on a seeded synthetic market or a recorded capture, S1 to S6, the HTTP API); live tables show
+market data flowing through the streams, features, decisions and orders, the account's positions
+and PnL, and each consumer group's lag. After ``--duration`` seconds or Ctrl-C the account is read
+a last time, the processes stop and a summary reconciles the run: every trade id S1 saw is in the
+streams, with no hole; fills, positions, PnL and the largest lag seen.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 
-from chimera.demo.dashboard import market_table, pipeline_table
+from chimera.demo.account import AccountSnapshot, AccountWatch
+from chimera.demo.dashboard import lag_table, market_table, pipeline_table, positions_table
+from chimera.demo.lag import LagWatch, main_streams
 from chimera.demo.pipeline import Pipeline
 from chimera.demo.tape import MarketTape
 from chimera.paper.control import PaperControl, PaperControlError
+from chimera.venues.settings import VenueSettings
 from chimera_workers.cli.common import run, user_errors
 from chimera_workers.cli.up import endpoint_env, prepare
 from chimera_workers.connections import open_db_pool, open_redis
@@ -116,6 +121,10 @@ async def demo(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    fills_before = int(await db.fetchval("SELECT count(*) FROM fills"))
+    account = AccountWatch(VenueSettings(mode="paper", paper_url=venue_url), db, symbols)
+    lag = LagWatch(main_streams(symbols, set(app.streams)))
+    final = AccountSnapshot()
     await sup.start()
     try:
         console.print(f"processes: {', '.join(s.name for s in sup.slots)} (log: {log_path})")
@@ -144,6 +153,8 @@ async def demo(
                     break
                 await tape.poll(redis)
                 await pipeline.poll(redis)
+                await lag.poll(redis)
+                account.tick()
                 live.update(
                     Group(
                         market_table(
@@ -152,14 +163,19 @@ async def demo(
                             "Ctrl-C or DURATION ends the run",
                         ),
                         pipeline_table(pipeline),
+                        positions_table(account.snapshot),
+                        lag_table(lag, per_symbol=False),
                     )
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
         await tape.poll(redis)
         await pipeline.poll(redis)
+        await lag.poll(redis)
         elapsed = time.monotonic() - started
+        final = await account.read()  # while the venue still runs
     finally:
+        await account.close()
         await sup.stop()
         log.close()
     bars = await db.fetchval("SELECT count(*) FROM bars_1m")
@@ -176,6 +192,16 @@ async def demo(
         )
     )
     console.print(pipeline_table(pipeline))
+    console.print(positions_table(final))
+    console.print(lag_table(lag))
+    fills = final.pnl.fills
+    console.print(
+        f"fills: {'n/a' if fills is None else fills - fills_before} this run, "
+        f"{'n/a' if fills is None else fills} in the account"
+    )
+    console.print(
+        f"max stream lag seen: {lag.max_lag:,}" + (f" ({lag.max_lag_at})" if lag.max_lag_at else "")
+    )
     console.print(f"trade ids contiguous on every stream: {'yes' if holes == 0 else 'NO'}")
     console.print(f"crossed books published: {crossed}")
     console.print(f"process exits: {[(s.name, s.exits) for s in sup.slots]}")
@@ -200,7 +226,7 @@ def main(
     streams: Annotated[Path, typer.Option("--streams")] = ROOT / "streams.yaml",
     procfile: Annotated[Path, typer.Option("--procfile")] = ROOT / "Procfile",
 ) -> None:
-    """Run the paper venue, S1 and the API, and show market data flowing live."""
+    """Run the Procfile on the paper venue; show the streams, orders, account and lag live."""
     for path in data or []:
         if not path.is_file():
             raise ChimeraError(f"--data {path}: no such file")

@@ -1,4 +1,4 @@
-"""``make demo``'s program end to end: venue, S1 and API processes, live tape, summary."""
+"""``make demo``'s program end to end: every Procfile process, live views, summary."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def assert_reconciled(out: str) -> None:
     assert events is not None and int(events.group(1).replace(",", "")) > 0, out
     assert "('venue.1', [0])" in out and "('connectors.1', [0])" in out, out
     assert "('api.1', [0])" in out, out
+    # The account and the streams' lag, read while the processes still ran.
+    assert "positions (venue)" in out and "PnL (USDT): realized" in out, out
+    assert re.search(r"fills: \d+ this run, \d+ in the account", out), out
+    assert re.search(r"max stream lag seen: [\d,]+", out), out
+    assert "feat:events:BTCUSDT" in out and "s3-decide" in out, out
 
 
 @pytest.mark.timeout(240)
