@@ -106,3 +106,24 @@ def intent_lock_key(intent_id: str) -> str:
 def entry_protection_key(intent_id: str) -> str:
     """Return the key holding the SL/TP trigger prices of the filled entry ``intent_id``."""
     return f"pos:{{protection}}:{intent_id}"
+
+
+# S6: the legs of an entry that ended (HASH leg -> "filled_qty|ts_ms|config_rev", the first
+# outcome kept), so each filled leg is protected once with pinned intents and S6 can tell when
+# every leg of an entry (e.g. every TWAP slice) ended empty.
+def entry_legs_key(intent_id: str) -> str:
+    """Return the hash of the ended legs of the entry ``intent_id``."""
+    return f"pos:{{legs}}:{intent_id}"
+
+
+# S4 GuardStop / OCO watch: per symbol, the intents whose exit legs S4 watches on the market
+# stream, scored by the price at which to act — at or below (a guard's stop, an OCO's stop) and
+# at or above (the take-profit). Same {stop} slot as the guard hashes, so one script updates both.
+def guard_below_index_key(symbol: str) -> str:
+    """Return the ZSET of ``symbol``'s watched intents scored by their stop price."""
+    return f"guard:{{stop}}:index:below:{symbol}"
+
+
+def guard_above_index_key(symbol: str) -> str:
+    """Return the ZSET of ``symbol``'s watched intents scored by their take-profit price."""
+    return f"guard:{{stop}}:index:above:{symbol}"

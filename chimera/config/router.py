@@ -39,6 +39,15 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     book_max_age_ms: PositiveMs = 2_000
     # router_p95 is published at most this often, over the last routing latencies.
     metrics_interval_ms: PositiveMs = 10_000
+    # OCO: the stop leg is a STOP_LOSS_LIMIT whose limit sits this many basis points beyond the
+    # stop (below it for the long's sell), so a fast market still fills it.
+    oco_stop_limit_bps: Annotated[int, msgspec.Meta(ge=0, le=5_000)] = 50
+    # GuardStop: the guard:{stop}:<symbol>:<intent_id> hash lives this long (a long TTL: a
+    # position may stay open for weeks; the guard is disarmed explicitly when it ends).
+    guard_ttl_ms: Annotated[int, msgspec.Meta(gt=0, le=90 * 86_400_000)] = 30 * 86_400_000
+    # The s4-guard binding re-reads one intent's exit legs at the venue at most this often
+    # per process while the price sits beyond a take-profit (or an OCO's stop).
+    exit_check_ms: NonNegativeMs = 500
 
     def __post_init__(self) -> None:
         # The intent lock is held while a maker order rests; it must outlive the wait.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from chimera.config.strategy_rules import compile_strategy_rules
-from chimera.domain.orders import ExecStyle
+from chimera.domain.orders import ExecStyle, Market
 from chimera.prod_state import HealthGrade
 from chimera.rules import RuleError
 
@@ -21,6 +21,7 @@ Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 # msgspec cannot constrain Decimal fields; __post_init__ checks them (multipliers in [0, 10]).
 Multiplier = Decimal
 Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,30}$")]
+SpotExec = Literal["OCO", "GUARD"]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -83,10 +84,25 @@ class SizingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Base-asset quantity step per symbol (the venue's LOT_SIZE; S4 rounds again).
     qty_step: dict[Symbol, Decimal] = {}
     default_qty_step: Decimal = Decimal("0.001")
+    # With the venue's filters known (the instrument catalog): an entry whose quantity falls
+    # below the venue's min qty / min notional is raised to the smallest valid quantity when
+    # that costs at most max_size_mult x notional_usdt; otherwise (or when false) it is skipped
+    # (BELOW_MIN_QTY / BELOW_MIN_NOTIONAL).
+    bump_to_min: bool = True
+    # Headroom over the venue's min notional (percent), so a small price move between the
+    # decision and the order does not get the order rejected.
+    min_notional_buffer_pct: Decimal = Decimal("0.5")
 
     def __post_init__(self) -> None:
         _positive("notional_usdt", self.notional_usdt)
         _positive("default_qty_step", self.default_qty_step)
+        if not self.min_notional_buffer_pct.is_finite() or not (
+            0 <= self.min_notional_buffer_pct <= 100
+        ):
+            raise ValueError(
+                f"min_notional_buffer_pct must be within [0, 100], got "
+                f"{self.min_notional_buffer_pct}"
+            )
         for symbol, step in self.qty_step.items():
             _positive(f"qty_step.{symbol}", step)
         for name in ("size_at_min_edge", "size_at_full_edge", "max_size_mult"):
@@ -131,8 +147,13 @@ class StrategyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rules: str = ""
     model: ModelConfig = ModelConfig()
     sizing: SizingConfig = SizingConfig()
-    # How S4 executes an entry; market FUT.
+    # How S4 executes a FUT entry.
     entry_exec: ExecStyle = "MARKET"
+    # B2: which market entries go to. SPOT entries are longs only (a short skips with
+    # SPOT_NO_SHORT) and carry their own take-profit / stop-loss prices for S4's spot_exec:
+    # a native OCO, or GUARD (LIMIT_MAKER take-profit plus a watched stop).
+    entry_market: Market = "FUT"
+    spot_exec: SpotExec = "OCO"
 
     def __post_init__(self) -> None:
         for grade, mult in self.health_size_mult.items():
@@ -147,6 +168,7 @@ __all__ = [
     "HealthGrade",
     "ModelConfig",
     "SizingConfig",
+    "SpotExec",
     "StrategyConfig",
     "TradingWindow",
     "minute_of_day",

@@ -22,6 +22,9 @@ MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
 LOW_EDGE = "LOW_EDGE"
 NO_SHORTS = "NO_SHORTS"
 SIZE_TOO_SMALL = "SIZE_TOO_SMALL"
+BELOW_MIN_QTY = "BELOW_MIN_QTY"  # under the venue's lot-size minimum, even raised within the cap
+BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"  # under the venue's minimum notional, likewise
+SPOT_NO_SHORT = "SPOT_NO_SHORT"  # a short decision with SPOT entries configured
 RISK_BUDGET = "RISK_BUDGET"
 ENTRY = "ENTRY"
 

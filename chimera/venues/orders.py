@@ -269,6 +269,52 @@ async def place_conditional(
     return parse_order(order)
 
 
+class OcoLeg(msgspec.Struct, frozen=True):
+    """One leg of a spot OCO: LIMIT_MAKER (``price``) or STOP_LOSS_LIMIT (``stop_price`` and a
+    limit ``price``)."""
+
+    order_type: Literal["LIMIT_MAKER", "STOP_LOSS_LIMIT"]
+    price: Decimal
+    client_order_id: str
+    stop_price: Decimal | None = None
+
+
+async def place_oco(
+    exchange: Exchange,
+    market_id: str,
+    side: Side,
+    qty: Decimal,
+    above: OcoLeg,
+    below: OcoLeg,
+    list_client_order_id: str,
+) -> tuple[str, list[VenueOrder]]:
+    """Place a native spot OCO (``POST /api/v3/orderList/oco``); return (list id, legs).
+
+    ``market_id`` is the venue's symbol (``BTCUSDT``). For a sell, ``above`` is the take-profit
+    (LIMIT_MAKER) and ``below`` the stop; for a buy the other way round. A leg that would take or
+    trigger at once raises ccxt's ``OrderImmediatelyFillable``; a reused client id
+    ``InvalidOrder`` ("Duplicate order sent.").
+    """
+    request: dict[str, Any] = {
+        "symbol": market_id,
+        "side": side.upper(),
+        "quantity": str(qty),
+        "listClientOrderId": list_client_order_id,
+        "newOrderRespType": "RESULT",
+    }
+    for name, leg in (("above", above), ("below", below)):
+        request[f"{name}Type"] = leg.order_type
+        request[f"{name}Price"] = str(leg.price)
+        request[f"{name}ClientOrderId"] = leg.client_order_id
+        if leg.stop_price is not None:
+            request[f"{name}StopPrice"] = str(leg.stop_price)
+        if leg.order_type == "STOP_LOSS_LIMIT":
+            request[f"{name}TimeInForce"] = "GTC"
+    response = await exchange.privatePostOrderListOco(request)
+    reports = response.get("orderReports") or []
+    return str(response["orderListId"]), [parse_order({"info": report}) for report in reports]
+
+
 async def cancel_order(
     exchange: Exchange, symbol: str, client_order_id: str, *, conditional: bool = False
 ) -> VenueOrder | None:
@@ -290,6 +336,7 @@ async def cancel_order(
 
 __all__ = [
     "ConditionalKind",
+    "OcoLeg",
     "VenueFill",
     "VenueOrder",
     "cancel_all",
@@ -302,5 +349,6 @@ __all__ = [
     "parse_order",
     "place_conditional",
     "place_market",
+    "place_oco",
     "place_post_only",
 ]

@@ -3,10 +3,10 @@
 ``DecisionEngine.decide`` is idempotent by ``signal_id``: a signal already decided returns the
 stored decision (``fresh=False``) and nothing is decided twice. Gates run in this order, the
 first that refuses names the reason: KILL_SWITCH, DISABLED, OUTSIDE_WINDOW, HEALTH, the rules'
-skip (their reason, else RULE_SKIP), MODEL_UNAVAILABLE, LOW_EDGE, NO_SHORTS, SIZE_TOO_SMALL,
-RISK_BUDGET. The risk reservation is L0's, but it is taken last, because its amount is the
-margin of the size L1 and L2 decide, and a signal skipped for another reason should not hold
-budget even for a moment.
+skip (their reason, else RULE_SKIP), MODEL_UNAVAILABLE, LOW_EDGE, SPOT_NO_SHORT, NO_SHORTS,
+SIZE_TOO_SMALL / BELOW_MIN_QTY / BELOW_MIN_NOTIONAL, RISK_BUDGET. The risk reservation is L0's,
+but it is taken last, because its amount is the margin of the final (filter-rounded) size, and a
+signal skipped for another reason should not hold budget even for a moment.
 """
 
 from __future__ import annotations
@@ -19,23 +19,27 @@ import asyncpg
 import msgspec
 
 from chimera.config.bundle import ConfigBundle
+from chimera.config.store import load_rev
 from chimera.config.strategy import StrategyConfig
 from chimera.domain import signals as reasons
 from chimera.domain.features import FeatureEvent
 from chimera.domain.orders import OrderIntent
-from chimera.domain.signals import Decision, entry_intent_id
+from chimera.domain.signals import SPOT_NO_SHORT, Decision, entry_intent_id
 from chimera.risk import RiskLedger
+from chimera.venues.instruments import InstrumentCatalog
 from chimera_workers.connections import RedisClient
+from chimera_workers.errors import ConfigError
 from handlers.s3_strategy.gates import Situation, read_situation, window_open
+from handlers.s3_strategy.intents import intent_of
 from handlers.s3_strategy.model import Model, build_model, run_model
 from handlers.s3_strategy.rules_step import CompiledRules, rule_env, skip_reason
 from handlers.s3_strategy.signals_store import save_decision, stored_decision
 from handlers.s3_strategy.sizing import (
     cap_size_mult,
     direction,
-    entry_qty,
     margin_of,
     model_size_mult,
+    size_entry,
 )
 
 
@@ -84,45 +88,35 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def intent_of(decision: Decision, exec_style: str = "MARKET") -> OrderIntent | None:
-    """Return the FUT entry intent of an ``open`` decision (None for ``skip``)."""
-    if decision.action != "open" or decision.side is None or decision.qty is None:
-        return None
-    return msgspec.convert(
-        {
-            "intent_id": entry_intent_id(decision.signal_id),
-            "market": "FUT",
-            "symbol": decision.symbol,
-            "side": decision.side,
-            "qty": decision.qty,
-            "exec": exec_style,
-            "purpose": "ENTRY",
-            "signal_id": decision.signal_id,
-            "config_rev": decision.config_rev,
-            "created_ts_ms": decision.ts_ms,
-        },
-        OrderIntent,
-    )
-
-
 class DecisionEngine:
-    """Decide signals against Redis (gates, risk) and PostgreSQL (``signals``)."""
+    """Decide signals against Redis (gates, risk) and PostgreSQL (``signals``).
+
+    ``catalog``: the venue's instrument filters for sizing; None sizes on the config's
+    ``qty_step`` alone (as when the venue cannot be reached).
+    """
 
     def __init__(
-        self, redis: RedisClient, db: asyncpg.Pool, cache: CompiledCache = COMPILED
+        self,
+        redis: RedisClient,
+        db: asyncpg.Pool,
+        cache: CompiledCache = COMPILED,
+        *,
+        catalog: InstrumentCatalog | None = None,
     ) -> None:
         self.redis = redis
         self.db = db
         self.cache = cache
+        self.catalog = catalog
 
     async def decide(self, event: FeatureEvent, config: ConfigBundle, rev: int) -> Outcome:
         """Return the decision on ``event``: the stored one, or a new one stored now."""
-        exec_style = config.strategy.entry_exec
         stored = await stored_decision(self.db, event.signal_id)
         if stored is not None:
-            return Outcome(stored, intent_of(stored, exec_style), fresh=False)
+            origin = await self._config_of(stored, config, rev)
+            return Outcome(stored, intent_of(stored, event, origin), fresh=False)
         situation = await read_situation(self.redis, event.symbol)
-        draft = await evaluate(event, config, rev, situation, self.cache.get(config.strategy))
+        compiled = self.cache.get(config.strategy)
+        draft = await evaluate(event, config, rev, situation, compiled, self.catalog)
         ledger = RiskLedger(self.redis, tombstone_ttl_ms=config.risk.tombstone_ttl_ms)
         if draft.action == "open":
             assert draft.margin_usdt is not None
@@ -137,7 +131,22 @@ class DecisionEngine:
             # attempt that reserved and crashed before storing, or this attempt losing a race
             # to a concurrent delivery that skipped. (One HGET when nothing is held.)
             await ledger.release(event.signal_id, event.symbol)
-        return Outcome(decision, intent_of(decision, exec_style), fresh=decision is draft)
+        fresh = decision is draft
+        origin = config if fresh else await self._config_of(decision, config, rev)
+        return Outcome(decision, intent_of(decision, event, origin), fresh=fresh)
+
+    async def _config_of(self, decision: Decision, config: ConfigBundle, rev: int) -> ConfigBundle:
+        """Return the revision ``decision`` was made under, so its intent is rebuilt unchanged.
+
+        Only an ``open`` decided under another revision than the current one needs a lookup;
+        the bundle file (revision 0) or a revision that no longer loads falls back to ``config``.
+        """
+        if decision.action != "open" or decision.config_rev in (rev, 0):
+            return config
+        try:
+            return await load_rev(self.db, decision.config_rev)
+        except ConfigError:
+            return config
 
 
 def _skip_risk(draft: Decision, refused_by: str | None) -> Decision:
@@ -156,6 +165,7 @@ async def evaluate(
     rev: int,
     situation: Situation,
     compiled: Compiled,
+    catalog: InstrumentCatalog | None = None,
 ) -> Decision:
     """Run L0 (but the reservation), L1 and L2 on ``event``: an ``open`` draft or a ``skip``."""
     strategy = config.strategy
@@ -217,19 +227,28 @@ async def evaluate(
     if model_mult is None:
         return msgspec.structs.replace(modelled, reason=reasons.LOW_EDGE)
     side = direction(answer.p)
+    market = strategy.entry_market
+    if side == "sell" and market == "SPOT":
+        return msgspec.structs.replace(modelled, reason=SPOT_NO_SHORT, side=side)
     if side == "sell" and not strategy.allow_short:
         return msgspec.structs.replace(modelled, reason=reasons.NO_SHORTS, side=side)
     size_mult = cap_size_mult(model_mult * rules_mult * health_mult, strategy.sizing)
-    qty = entry_qty(event.symbol, event.price, size_mult, strategy.sizing)
     sized = msgspec.structs.replace(modelled, side=side, size_mult=size_mult)
-    if qty <= 0:
-        return msgspec.structs.replace(sized, reason=reasons.SIZE_TOO_SMALL, qty=qty)
+    # The venue's filters are looked up only for a signal that got this far (lazy load).
+    instrument = None if catalog is None else await catalog.get(market, event.symbol)
+    size = size_entry(event.symbol, event.price, size_mult, strategy.sizing, instrument)
+    if size.reason is not None:
+        return msgspec.structs.replace(sized, reason=size.reason, qty=size.qty)
+    # B7 margin of the final quantity; a SPOT buy is paid in full and holds no futures margin.
+    margin = (
+        Decimal(0) if market == "SPOT" else margin_of(size.qty, event.price, config.risk.leverage)
+    )
     return msgspec.structs.replace(
         sized,
         action="open",
         reason=reasons.ENTRY,
-        qty=qty,
-        margin_usdt=margin_of(qty, event.price, config.risk.leverage),
+        qty=size.qty,
+        margin_usdt=margin,
         intent_id=entry_intent_id(event.signal_id),
     )
 

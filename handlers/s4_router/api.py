@@ -17,17 +17,19 @@ by another request (send it again).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from litestar import Litestar, Response, Router, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
-from chimera.config.bundle import load_bundle
 from chimera.config.router import RouterConfig
+from chimera.config.store import load_active
 from chimera.domain.orders import OrderIntent
 from chimera.http import ErrorBody, Mount, service_token_guard
 from chimera.http.app import provide_db, provide_redis
@@ -88,36 +90,70 @@ async def cancel_order(
     return Response(await s4.cancel(data), status_code=200)
 
 
-def provide_router(state: State) -> OrderRouter:
-    """Return a ``Router`` on the app's connections and the mount's runtime."""
+class ActiveRouterConfig:
+    """The ``router:`` section of the active config bundle, re-checked at most every ``refresh_ms``.
+
+    A check is one small read of ``config_active``'s revision; the bundle is read again only when
+    the revision changed, so a newly activated bundle applies within ``refresh_ms`` without a
+    restart. With a ``fixed`` config (tests, embedding) the database is never read.
+    """
+
+    def __init__(self, fixed: RouterConfig | None = None, *, refresh_ms: int = 1_000) -> None:
+        self.fixed = fixed
+        self.refresh_ms = refresh_ms
+        self.rev: int | None = None
+        self._config: RouterConfig | None = None
+        self._checked = -float("inf")
+
+    async def get(self, pool: asyncpg.Pool) -> RouterConfig:
+        """Return the router config of the active revision."""
+        if self.fixed is not None:
+            return self.fixed
+        now = time.monotonic()
+        if self._config is not None and (now - self._checked) * 1000 < self.refresh_ms:
+            return self._config
+        rev = await pool.fetchval("SELECT rev FROM config_active LIMIT 1")
+        if self._config is None or rev != self.rev:
+            bundle, loaded = await load_active(pool)
+            self._config, rev = bundle.router, (loaded if rev is not None else None)
+        self.rev, self._checked = rev, now
+        assert self._config is not None
+        return self._config
+
+
+async def provide_router(state: State) -> OrderRouter:
+    """Return a ``Router`` on the app's connections, the mount's runtime and active config."""
     runtime: RouterRuntime | None = state.get("s4_runtime")
-    config: RouterConfig | None = state.get("s4_config")
-    if runtime is None or config is None:
+    active: ActiveRouterConfig | None = state.get("s4_config")
+    if runtime is None or active is None:
         raise ConfigError("the S4 router is not running in this app")
-    redis = provide_redis(state)
-    return OrderRouter(
-        redis=redis, db=provide_db(state), runtime=runtime, config=config, sink=RedisSink(redis)
-    )
+    redis, db = provide_redis(state), provide_db(state)
+    config = await active.get(db)
+    return OrderRouter(redis=redis, db=db, runtime=runtime, config=config, sink=RedisSink(redis))
 
 
 orders_router = Router(
     path="/",
     route_handlers=[submit_order, cancel_order],
     guards=[service_token_guard],
-    dependencies={"s4": Provide(provide_router, sync_to_thread=False)},
+    dependencies={"s4": Provide(provide_router)},
     tags=["s4 router"],
 )
 
 
 def router_mount(
-    *, config: RouterConfig | None = None, venue_settings: VenueSettings | None = None
+    *,
+    config: RouterConfig | None = None,
+    venue_settings: VenueSettings | None = None,
+    config_refresh_ms: int = 1_000,
 ) -> Mount:
     """Return S4's routes and the lifespan that holds their venues.
 
-    The config defaults to the ``router`` section of the config bundle file, the venue to
-    ``VenueSettings.from_env()``; both are read now, so a bad setting fails before serving.
+    Without ``config`` the routes follow the active config bundle's ``router`` section (the
+    bundle file's while none is active), re-checked at most every ``config_refresh_ms``. The
+    venue defaults to ``VenueSettings.from_env()``, read now so a bad setting fails before serving.
     """
-    active = config if config is not None else load_bundle().router
+    active = ActiveRouterConfig(config, refresh_ms=config_refresh_ms)
     settings = venue_settings or VenueSettings.from_env()
 
     @asynccontextmanager
@@ -133,4 +169,11 @@ def router_mount(
     return Mount(route_handlers=(orders_router,), lifespans=(lifespan,))
 
 
-__all__ = ["CANCEL_PATH", "ORDERS_PATH", "orders_router", "provide_router", "router_mount"]
+__all__ = [
+    "CANCEL_PATH",
+    "ORDERS_PATH",
+    "ActiveRouterConfig",
+    "orders_router",
+    "provide_router",
+    "router_mount",
+]

@@ -21,7 +21,7 @@ import ccxt
 import msgspec
 
 from chimera.config.router import RouterConfig
-from chimera.domain.orders import Fill, OrderIntent, OrderResult, OrderStatus, Side
+from chimera.domain.orders import Fill, OrderIntent, OrderResult, OrderStatus, Purpose, Side
 from chimera.venues import orders as venue
 from chimera.venues.ccxt_factory import Exchange
 from chimera_workers.connections import RedisClient
@@ -30,7 +30,7 @@ from handlers.s4_router.ids import client_order_id
 from handlers.s4_router.runtime import now_ms
 from handlers.s4_router.store import OrderRecord, OrderStore
 
-OrderType = Literal["MARKET", "LIMIT_MAKER", "STOP_MARKET", "TAKE_PROFIT_MARKET"]
+OrderType = Literal["MARKET", "LIMIT_MAKER", "STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP_LOSS_LIMIT"]
 CONDITIONAL_TYPES = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET"})
 
 
@@ -51,6 +51,7 @@ class Leg(msgspec.Struct, frozen=True):
     price: Decimal | None = None
     trigger_price: Decimal | None = None
     reduce_only: bool = False
+    purpose: Purpose | None = None  # None: the intent's (bracket exits are TP / SL / EXIT)
 
     @property
     def conditional(self) -> bool:
@@ -162,7 +163,7 @@ class OrderDesk:
             symbol=i.symbol,
             side=leg.side,
             order_type=leg.order_type,
-            purpose=i.purpose,
+            purpose=leg.purpose or i.purpose,
             status="PENDING",
             qty=leg.qty,
             created_ts_ms=ts,
@@ -184,7 +185,8 @@ class OrderDesk:
             return await venue.place_post_only(
                 self.exchange, self.symbol, leg.side, leg.qty, leg.price, coid
             )
-        assert leg.trigger_price is not None
+        # An OCO's legs are sent together by ``handlers.s4_router.oco``, never one by one.
+        assert leg.trigger_price is not None and leg.order_type != "STOP_LOSS_LIMIT"
         return await venue.place_conditional(
             self.exchange,
             self.symbol,
@@ -263,6 +265,16 @@ class OrderDesk:
         if cancelled is None:
             return await self._set(record, "CANCELED", "not at the venue")
         return await self.adopt(record, cancelled)
+
+    def remember_book(self, client_order_id: str, book: BookSnapshot) -> None:
+        """Use ``book`` as the send-time book of ``client_order_id``'s fills in this process."""
+        self._books[client_order_id] = book
+
+    async def set_status(
+        self, record: OrderRecord, status: OrderStatus, message: str = ""
+    ) -> OrderRecord:
+        """Record a state S4 decided itself (UNKNOWN, REJECTED, ...) and publish it."""
+        return await self._set(record, status, message)
 
     # --- recording ------------------------------------------------------------------------
     async def adopt(self, record: OrderRecord, order: venue.VenueOrder) -> OrderRecord:

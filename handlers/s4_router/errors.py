@@ -13,6 +13,10 @@ class IntentUnsupported(Unprocessable):
     """The intent asks for an execution this router does not offer (422); nothing was written."""
 
 
+class IntentUnprocessable(Unprocessable):
+    """The intent is well-formed but its brackets cannot work as asked (422); nothing written."""
+
+
 class IntentConflict(Conflict):
     """The intent id was used before for a different intent (409)."""
 
@@ -27,4 +31,11 @@ class IntentNotFound(HttpError):
     status_code = 404
 
 
-__all__ = ["IntentBusy", "IntentConflict", "IntentInvalid", "IntentNotFound", "IntentUnsupported"]
+__all__ = [
+    "IntentBusy",
+    "IntentConflict",
+    "IntentInvalid",
+    "IntentNotFound",
+    "IntentUnprocessable",
+    "IntentUnsupported",
+]

@@ -22,7 +22,13 @@ from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
 from chimera_workers.errors import ConfigError, Retry
-from handlers.s4_router.errors import IntentBusy, IntentConflict, IntentInvalid, IntentUnsupported
+from handlers.s4_router.errors import (
+    IntentBusy,
+    IntentConflict,
+    IntentInvalid,
+    IntentUnprocessable,
+    IntentUnsupported,
+)
 from handlers.s4_router.router import Router
 from handlers.s4_router.runtime import now_ms, runtime_of
 
@@ -58,7 +64,8 @@ class RedisSink:
         await self.redis.xadd(names.ORD_RESULTS, entry_fields(result))  # type: ignore[arg-type]
 
 
-def _router(ctx: Context, sink: EmitSink | RedisSink) -> Router:
+def router_for(ctx: Context, sink: EmitSink | RedisSink) -> Router:
+    """Return a ``Router`` on the worker's connections, runtime and active config."""
     if ctx.db is None:
         raise ConfigError("S4 needs PostgreSQL", hint="run the worker with a database URL")
     return Router(
@@ -73,12 +80,12 @@ def _router(ctx: Context, sink: EmitSink | RedisSink) -> Router:
 async def on_intent(event: OrderIntent, ctx: Context) -> None:
     """Route one intent from ``ord:{intents}``."""
     config = router_config(ctx.config)
-    router = _router(ctx, EmitSink(ctx))
+    router = router_for(ctx, EmitSink(ctx))
     try:
         outcome = await router.submit(event)
     except IntentBusy as exc:
         raise Retry(str(exc), delay_ms=200) from exc
-    except (IntentInvalid, IntentUnsupported, IntentConflict) as exc:
+    except (IntentInvalid, IntentUnsupported, IntentUnprocessable, IntentConflict) as exc:
         ctx.emit(names.ORD_RESULTS, _rejected(event, exc.message))
         return
     if outcome.state == "UNKNOWN":
@@ -90,11 +97,11 @@ async def on_intent(event: OrderIntent, ctx: Context) -> None:
 
 async def twap_tick(ctx: Context) -> None:
     """Place the TWAP slices that are due."""
-    await _router(ctx, RedisSink(ctx.redis)).twap_tick()
+    await router_for(ctx, RedisSink(ctx.redis)).twap_tick()
 
 
 def _rejected(intent: OrderIntent, message: str) -> OrderResult:
     return rejection_of(intent, message, now_ms())
 
 
-__all__ = ["EmitSink", "RedisSink", "on_intent", "router_config", "twap_tick"]
+__all__ = ["EmitSink", "RedisSink", "on_intent", "router_config", "router_for", "twap_tick"]

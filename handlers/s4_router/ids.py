@@ -21,6 +21,15 @@ LEG_MAKER = "mm"
 LEG_TAKER = "mt"
 LEG_CONDITIONAL = "cd"
 LEG_ESCALATION = "x"
+# OCO / GUARD (SPOT): the list of the native OCO, its take-profit (LIMIT_MAKER) and stop
+# (STOP_LOSS_LIMIT) legs; the GuardStop's take-profit and the stop-out market sell; the market
+# exit when the bracket is already hit as it is placed.
+LEG_OCO_LIST = "ol"
+LEG_OCO_TP = "ot"
+LEG_OCO_SL = "os"
+LEG_GUARD_TP = "gt"
+LEG_GUARD_STOP = "gs"
+LEG_PROTECT_EXIT = "px"
 
 
 def slice_leg(index: int) -> str:
@@ -45,8 +54,14 @@ def client_order_id(intent_id: str, leg: str) -> str:
 __all__ = [
     "LEG_CONDITIONAL",
     "LEG_ESCALATION",
+    "LEG_GUARD_STOP",
+    "LEG_GUARD_TP",
     "LEG_MAKER",
     "LEG_MARKET",
+    "LEG_OCO_LIST",
+    "LEG_OCO_SL",
+    "LEG_OCO_TP",
+    "LEG_PROTECT_EXIT",
     "LEG_TAKER",
     "MAX_CLIENT_ID",
     "client_order_id",

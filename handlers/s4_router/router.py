@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 from typing import Literal
 
@@ -27,13 +27,13 @@ from chimera.domain.orders import OrderIntent, OrderResult, rejection_of
 from chimera.prod_state import read_kill_switch
 from chimera_workers.connections import RedisClient
 from chimera_workers.locks import FencedLock
-from handlers.s4_router import plans, twap
+from handlers.s4_router import brackets, guardstop, oco, plans, twap
 from handlers.s4_router.desk import CONDITIONAL_TYPES, Leg, OrderDesk, ResultSink
 from handlers.s4_router.errors import IntentBusy, IntentConflict, IntentInvalid, IntentNotFound
 from handlers.s4_router.ids import LEG_ESCALATION, client_order_id
 from handlers.s4_router.runtime import RouterRuntime, ccxt_symbol, now_ms
 from handlers.s4_router.store import OrderRecord, OrderStore
-from handlers.s4_router.validation import check_intent, is_reducing
+from handlers.s4_router.validation import BRACKET_EXECS, check_intent, is_reducing
 
 RouteState = Literal["DONE", "WORKING", "UNKNOWN", "REFUSED"]
 KILL_SWITCH_REASON = "KILL_SWITCH"
@@ -115,6 +115,10 @@ class Router:
         finally:
             await lock.release(token)
 
+    def locked(self, intent_id: str, *, wait: bool = True) -> AbstractAsyncContextManager[None]:
+        """Hold ``intent_id``'s lock (``IntentBusy`` if another process keeps it)."""
+        return self._locked(intent_id, wait=wait)
+
     async def desk(self, intent: OrderIntent) -> OrderDesk:
         """Return the desk that trades ``intent`` on its venue."""
         exchange = await self.runtime.venues.exchange(intent.market)
@@ -135,7 +139,7 @@ class Router:
     def _legs(self, desk: OrderDesk, intent: OrderIntent) -> list[Leg]:
         if intent.exec == "TWAP":
             return plans.twap_legs(desk, intent)
-        if intent.exec == "MAKER_TAKER":
+        if intent.exec == "MAKER_TAKER" or intent.exec in BRACKET_EXECS:
             plans.lot(desk, intent.qty)  # validates the size before anything is written
             return []
         return [plans.main_leg(desk, intent)]
@@ -147,6 +151,8 @@ class Router:
         check_intent(intent, self.config)
         desk = await self.desk(intent)
         legs = self._legs(desk, intent)
+        if intent.exec in BRACKET_EXECS:
+            await brackets.check_book(desk, intent)
         lock = self._lock(intent.intent_id)
         # The lock and the kill switch in one round trip's time.
         token, switch = await asyncio.gather(
@@ -247,6 +253,10 @@ class Router:
             )
         if intent.exec == "TWAP":
             return await self._queue_twap(intent, legs, accepted_ms)
+        if intent.exec == "OCO":
+            return await oco.run(desk, intent, self.redis)
+        if intent.exec == "GUARD":
+            return await guardstop.run(desk, intent)
         return await plans.run_single(desk, legs[0])
 
     async def _refused(self, intent: OrderIntent, reason: str) -> RouteOutcome:
@@ -354,7 +364,15 @@ class Router:
         self, desk: OrderDesk, intent: OrderIntent, records: list[OrderRecord]
     ) -> OrderRecord | None:
         escalation = client_order_id(intent.intent_id, LEG_ESCALATION)
-        done = sum((_done_qty(r) for r in records if r.client_order_id != escalation), Decimal(0))
+        # Only the intent's own side counts: a bracket's exits sell what its entry bought.
+        done = sum(
+            (
+                _done_qty(r)
+                for r in records
+                if r.client_order_id != escalation and r.side == intent.side
+            ),
+            Decimal(0),
+        )
         rest = intent.qty - done
         if rest <= 0:
             return None

@@ -6,14 +6,15 @@ import re
 
 from chimera.config.router import RouterConfig
 from chimera.domain.orders import OrderIntent
-from handlers.s4_router.errors import IntentInvalid, IntentUnsupported
+from handlers.s4_router.errors import IntentInvalid, IntentUnprocessable, IntentUnsupported
 
 MAX_INTENT_ID = 128
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 REDUCING_PURPOSES = frozenset({"EXIT", "SL", "TP", "REDUCE"})
 CONDITIONAL_EXECS = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET"})
-SUPPORTED_EXECS = frozenset({"MARKET", "MAKER_TAKER", "TWAP", *CONDITIONAL_EXECS})
+BRACKET_EXECS = frozenset({"OCO", "GUARD"})
+SUPPORTED_EXECS = frozenset({"MARKET", "MAKER_TAKER", "TWAP", *CONDITIONAL_EXECS, *BRACKET_EXECS})
 
 
 def _invalid(field: str, message: str) -> IntentInvalid:
@@ -44,8 +45,10 @@ def check_intent(intent: OrderIntent, config: RouterConfig) -> None:
     if intent.exec not in SUPPORTED_EXECS:
         raise IntentUnsupported(
             f"exec {intent.exec} is not offered by this router yet - at `$.exec`",
-            hint="use MARKET, MAKER_TAKER, TWAP, STOP_MARKET or TAKE_PROFIT_MARKET",
+            hint="use MARKET, MAKER_TAKER, TWAP, OCO, GUARD, STOP_MARKET or TAKE_PROFIT_MARKET",
         )
+    if intent.exec in BRACKET_EXECS:
+        check_bracket(intent)
     if intent.exec in CONDITIONAL_EXECS:
         if intent.market != "FUT":
             raise _invalid("market", f"{intent.exec} legs are futures (FUT) orders")
@@ -64,4 +67,31 @@ def check_intent(intent: OrderIntent, config: RouterConfig) -> None:
             raise _invalid("twap_interval_ms", "must not be negative")
 
 
-__all__ = ["CONDITIONAL_EXECS", "check_intent", "is_reducing"]
+def _unprocessable(field: str, message: str) -> IntentUnprocessable:
+    return IntentUnprocessable(
+        f"{message} - at `$.{field}`", hint="fix that field and send it again"
+    )
+
+
+def check_bracket(intent: OrderIntent) -> None:
+    """Raise ``IntentUnprocessable`` (422) for an OCO / GUARD entry that cannot be bracketed.
+
+    Both are SPOT long entries: a market buy, then a take-profit above and a stop below it.
+    """
+    if intent.market != "SPOT":
+        raise _unprocessable("market", f"{intent.exec} entries are SPOT orders")
+    if intent.side != "buy":
+        raise _unprocessable("side", f"{intent.exec} entries are buys (a SPOT long)")
+    if intent.purpose != "ENTRY" or intent.reduce_only:
+        raise _unprocessable("purpose", f"{intent.exec} opens a position: purpose ENTRY only")
+    if intent.tp_price is None:
+        raise _unprocessable("tp_price", f"{intent.exec} needs a take-profit price")
+    if intent.sl_price is None:
+        raise _unprocessable("sl_price", f"{intent.exec} needs a stop-loss price")
+    if intent.tp_price <= intent.sl_price:
+        raise _unprocessable(
+            "tp_price", f"take-profit {intent.tp_price} must be above sl_price {intent.sl_price}"
+        )
+
+
+__all__ = ["BRACKET_EXECS", "CONDITIONAL_EXECS", "check_bracket", "check_intent", "is_reducing"]

@@ -1,44 +1,40 @@
-"""The ``ord:{results}`` binding: protect a filled FUT entry, or release an empty one's risk.
+"""The ``ord:{results}`` binding: protect every filled part of a FUT entry, release an empty one.
 
-* A FUT ENTRY order ``FILLED``: emit its reduce-only STOP_MARKET (SL) and TAKE_PROFIT_MARKET
-  (TP) intents on ``ord:{intents}`` (``protection``), sized ``filled_qty``, priced from the
-  average fill price and S2's latest ATR of the symbol. The intent ids are ``<entry>:sl`` /
-  ``<entry>:tp`` and the prices are fixed at the first delivery (``pos:{protection}:<entry>``),
-  so a redelivered result re-sends identical intents, which S4 recognises and does not repeat.
-* A FUT ENTRY that ended with nothing filled (``REJECTED``, ``EXPIRED``, ``CANCELED``): give
-  S3's B7 reservation (id = ``signal_id``) back; the ledger releases an id at most once.
-* Everything else is ignored.
-
-Results are per order, not per intent: a MAKER_TAKER's post-only leg (``.mm``) that ends empty is
-followed by its taker leg, so it releases nothing; TWAP slices (``.s<i>``) are not handled yet.
+* A leg of a FUT ENTRY that ended (``FILLED``, or ``CANCELED`` / ``EXPIRED`` / ``REJECTED``
+  after a partial fill) with a filled quantity: emit its reduce-only STOP_MARKET (SL) and
+  TAKE_PROFIT_MARKET (TP) intents on ``ord:{intents}`` (``protection``), sized that leg's
+  ``filled_qty``. A market entry is one leg; a MAKER_TAKER's maker (``.mm``) and taker (``.mt``)
+  and each TWAP slice (``.s<i>``) are protected separately as each ends, so the stops of an
+  entry always add up to what it filled. The prices are computed once per entry, at its first
+  filled leg, from that leg's average price, S2's latest ATR of the symbol and S2's market
+  regime, and pinned (``pos:{protection}:<entry>``); each leg's quantity, time and config
+  revision are pinned too (``pos:{legs}:<entry>``), so a redelivered result re-sends identical
+  intents, which S4 recognises and does not repeat.
+* An entry that ended with nothing filled (``handlers.s6_positions.ends``): give S3's B7
+  reservation (id = ``signal_id``) back; the ledger releases an id at most once.
+* Everything else (other markets and purposes, orders still open) is ignored.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import msgspec
-
 from chimera import names
 from chimera.config.bundle import ConfigBundle, load_bundle
-from chimera.domain.features import FeatureEvent
 from chimera.domain.orders import OrderResult
+from chimera.protection import protective_prices
 from chimera.risk import RiskLedger
 from chimera_workers import Context
 from chimera_workers.connections import RedisClient
 from chimera_workers.errors import ConfigError, PayloadError
-from chimera_workers.keys import PAYLOAD_FIELD
-from handlers.s4_router.ids import LEG_MAKER, LEG_MARKET, LEG_TAKER
-from handlers.s6_positions.protection import protective_intents, protective_prices
+from handlers.s6_positions.ends import ended_empty
+from handlers.s6_positions.legs import LegOutcome, ended_legs, record_leg
+from handlers.s6_positions.market import current_regime, latest_atr
+from handlers.s6_positions.protection import protective_intents
 
 ENTRY_SUFFIX = ":entry"
-NOTHING_FILLED = frozenset({"REJECTED", "EXPIRED", "CANCELED"})
-# Legs whose FILLED result means the entry is filled; legs whose empty end ends the entry
-# ("" = refused before any order was sent).
-FILLING_LEGS = frozenset({LEG_MARKET, LEG_MAKER, LEG_TAKER})
-FINAL_LEGS = frozenset({"", LEG_MARKET, LEG_TAKER})
+ENDED = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
 PROTECTION_TTL_MS = 7 * 86_400_000
-_FEATURES = msgspec.json.Decoder(FeatureEvent)
 _FILE_BUNDLE: list[ConfigBundle] = []
 
 
@@ -61,20 +57,10 @@ def _config(ctx: Context) -> tuple[ConfigBundle, int]:
     return _FILE_BUNDLE[0], 0
 
 
-async def latest_atr(redis: RedisClient, symbol: str) -> Decimal | None:
-    """Return the ATR of S2's latest feature snapshot of ``symbol`` (None: none known)."""
-    entries: list[tuple[bytes, dict[bytes, bytes]]]
-    entries = await redis.xrevrange(  # type: ignore[assignment]
-        names.feat_stream(symbol), count=1
-    )
-    if not entries:
-        return None
-    _, fields = entries[0]
-    try:
-        atr = _FEATURES.decode(fields[PAYLOAD_FIELD]).features.atr
-    except (KeyError, msgspec.ValidationError, msgspec.DecodeError):
-        return None  # an unreadable snapshot is an unknown ATR: the percentage fallback applies
-    return None if atr is None else Decimal(repr(atr))
+def _parse_prices(raw: bytes | str) -> tuple[Decimal, Decimal]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    sl, _, tp = text.partition("|")
+    return Decimal(sl), Decimal(tp)
 
 
 async def fixed_prices(
@@ -88,22 +74,36 @@ async def fixed_prices(
     stored = await redis.get(key)
     if stored is None:  # expired in between: ours is as good as any
         return prices
-    text = stored.decode() if isinstance(stored, bytes) else str(stored)
-    sl, _, tp = text.partition("|")
-    return Decimal(sl), Decimal(tp)
+    return _parse_prices(stored)
 
 
-async def protect(event: OrderResult, ctx: Context, config: ConfigBundle, rev: int) -> None:
-    """Emit the SL and TP intents of the filled entry ``event``."""
-    if event.avg_price is None or event.filled_qty <= 0:
+async def entry_prices(
+    redis: RedisClient, event: OrderResult, avg_price: Decimal, config: ConfigBundle
+) -> tuple[Decimal, Decimal]:
+    """Return the entry's pinned (SL, TP) prices, computing and pinning them the first time."""
+    stored = await redis.get(names.entry_protection_key(event.intent_id))
+    if stored is not None:
+        return _parse_prices(stored)
+    atr = await latest_atr(redis, event.symbol)
+    regime = await current_regime(redis)
+    prices = protective_prices(event.side, avg_price, atr, config.positions, regime)
+    return await fixed_prices(redis, event.intent_id, prices)
+
+
+async def protect(
+    event: OrderResult, leg: str, ctx: Context, config: ConfigBundle, rev: int
+) -> None:
+    """Emit the SL and TP intents of the filled leg ``leg`` of the entry ``event``."""
+    if event.avg_price is None or event.filled_qty <= 0 or not leg:
         raise PayloadError(
-            f"entry {event.intent_id} is FILLED with avg_price={event.avg_price} "
-            f"filled_qty={event.filled_qty}"
+            f"entry {event.intent_id} order {event.client_order_id!r} is {event.status} with "
+            f"avg_price={event.avg_price} filled_qty={event.filled_qty}"
         )
-    atr = await latest_atr(ctx.redis, event.symbol)
-    prices = protective_prices(event.side, event.avg_price, atr, config.positions)
-    prices = await fixed_prices(ctx.redis, event.intent_id, prices)
-    for intent in protective_intents(event, prices, rev):
+    prices = await entry_prices(ctx.redis, event, event.avg_price, config)
+    outcome = await record_leg(
+        ctx.redis, event.intent_id, leg, LegOutcome(event.filled_qty, event.ts_ms, rev)
+    )
+    for intent in protective_intents(event, prices, leg, outcome):
         ctx.emit(names.ORD_INTENTS, intent)
 
 
@@ -116,20 +116,39 @@ def reservation_id(event: OrderResult) -> str | None:
     return None  # an entry not from S3 (POST /orders) reserved nothing
 
 
+async def settle_empty(event: OrderResult, leg: str, ctx: Context, rev: int) -> None:
+    """Record an empty ended leg; release the reservation if its entry is over, empty."""
+    if leg:
+        await record_leg(ctx.redis, event.intent_id, leg, LegOutcome(Decimal(0), event.ts_ms, rev))
+    signal_id = reservation_id(event)
+    if signal_id is None:
+        return
+    legs = await ended_legs(ctx.redis, event.intent_id)
+    if await ended_empty(event, leg, legs, ctx.db):
+        config, _ = _config(ctx)
+        ledger = RiskLedger(ctx.redis, tombstone_ttl_ms=config.risk.tombstone_ttl_ms)
+        await ledger.release(signal_id, event.symbol)
+
+
 async def on_order_result(event: OrderResult, ctx: Context) -> None:
-    """Protect a filled FUT entry, release the risk of an empty one, ignore other results."""
-    if event.market != "FUT" or event.purpose != "ENTRY":
+    """Protect a filled leg of a FUT entry, release an empty entry, ignore other results."""
+    if event.market != "FUT" or event.purpose != "ENTRY" or event.status not in ENDED:
         return
     leg = leg_of(event.client_order_id)
-    if event.status == "FILLED" and leg in FILLING_LEGS:
-        config, rev = _config(ctx)
-        await protect(event, ctx, config, rev)
-    elif event.status in NOTHING_FILLED and event.filled_qty == 0 and leg in FINAL_LEGS:
-        signal_id = reservation_id(event)
-        if signal_id is not None:
-            config, _ = _config(ctx)
-            ledger = RiskLedger(ctx.redis, tombstone_ttl_ms=config.risk.tombstone_ttl_ms)
-            await ledger.release(signal_id, event.symbol)
+    config, rev = _config(ctx)
+    if event.filled_qty > 0 or event.status == "FILLED":
+        await protect(event, leg, ctx, config, rev)
+    else:
+        await settle_empty(event, leg, ctx, rev)
 
 
-__all__ = ["latest_atr", "leg_of", "on_order_result", "protect", "reservation_id"]
+__all__ = [
+    "entry_prices",
+    "fixed_prices",
+    "latest_atr",
+    "leg_of",
+    "on_order_result",
+    "protect",
+    "reservation_id",
+    "settle_empty",
+]

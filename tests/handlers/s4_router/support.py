@@ -6,18 +6,22 @@ intent ids unique (``new_id``): a client order id the venue saw before would be 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import ccxt
 import msgspec
 import pytest
 
 from chimera import names
 from chimera.config.router import RouterConfig
 from chimera.domain.orders import OrderIntent, OrderResult
+from chimera.paper.market.events import MarketEvent, TradeMsg
 from chimera.paper.trading.plugin import make_plugin
 from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
@@ -25,7 +29,12 @@ from chimera_workers.keys import PAYLOAD_FIELD
 from handlers.s4_router.handlers import RedisSink
 from handlers.s4_router.router import Router
 from handlers.s4_router.runtime import RouterRuntime, VenuePool
-from tests.chimera.paper.venue_fixtures import paper_settings, running_venue, venue_config
+from tests.chimera.paper.venue_fixtures import (
+    ccxt_exchange,
+    paper_settings,
+    running_venue,
+    venue_config,
+)
 
 TOKEN = "s4-router-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -116,3 +125,73 @@ async def flat(exchange: Any, symbol: str = "BTC/USDT:USDT") -> None:
             await exchange.create_order(
                 symbol, "market", side, position["contracts"], None, {"reduceOnly": True}
             )
+
+
+# --- SPOT brackets (OCO / GUARD) ---------------------------------------------------------------
+SPOT = "BTC/USDT"
+_trade_ids = itertools.count(10**12)
+
+
+@pytest.fixture
+async def spot(venue: PaperVenue) -> AsyncIterator[Any]:
+    """ccxt's spot exchange on the module's venue; BTCUSDT's open orders cancelled around a test."""
+    async with ccxt_exchange(venue, "spot") as exchange:
+        await exchange.load_markets()
+        await _cancel_spot(exchange)
+        yield exchange
+        await _cancel_spot(exchange)
+
+
+async def _cancel_spot(exchange: Any) -> None:
+    with contextlib.suppress(ccxt.OrderNotFound):  # the venue answers -2011 when none is open
+        await exchange.cancel_all_orders(SPOT)
+
+
+async def bracket(exchange: Any, tp_pct: str = "5", sl_pct: str = "5") -> tuple[Decimal, Decimal]:
+    """Return (take-profit, stop) prices ``tp_pct`` % above the ask, ``sl_pct`` % below the bid."""
+    book = await exchange.publicGetDepth({"symbol": "BTCUSDT", "limit": 5})
+    ask, bid = Decimal(book["asks"][0][0]), Decimal(book["bids"][0][0])
+    tp = ask * (1 + Decimal(tp_pct) / 100)
+    sl = bid * (1 - Decimal(sl_pct) / 100)
+    return (
+        Decimal(exchange.price_to_precision(SPOT, str(tp))),
+        Decimal(exchange.price_to_precision(SPOT, str(sl))),
+    )
+
+
+def spot_intent(
+    label: str, exec_: str, tp: Decimal | None, sl: Decimal | None, **fields: Any
+) -> OrderIntent:
+    """Return a SPOT BTCUSDT bracketed buy of 0.002 with a fresh id."""
+    values: dict[str, Any] = {
+        "intent_id": new_id(label),
+        "market": "SPOT",
+        "symbol": "BTCUSDT",
+        "side": "buy",
+        "qty": Decimal("0.002"),
+        "exec": exec_,
+        "tp_price": tp,
+        "sl_price": sl,
+    }
+    values.update(fields)
+    return OrderIntent(**values)
+
+
+def print_trade(venue: PaperVenue, price: Decimal, *, buyer_is_maker: bool = False) -> None:
+    """Print one spot BTCUSDT trade of 1 BTC on the venue's market (fills what it crosses)."""
+    trade_id = next(_trade_ids)
+    now = venue.hub.clock.now_ms()
+    message = TradeMsg(
+        s="BTCUSDT", t=trade_id, p=price, q=Decimal(1), m=buyer_is_maker, E=now, T=now
+    )
+    data = msgspec.json.encode({"e": "trade", **msgspec.structs.asdict(message)})
+    venue.hub.apply(MarketEvent(now, "spot", "BTCUSDT", "trade", "btcusdt@trade", data, message))
+
+
+async def stream_statuses(redis: RedisClient, intent_id: str) -> list[tuple[str, str]]:
+    """Return the intent's ``ord:{results}`` entries as (leg, status), in stream order."""
+    return [
+        (r.client_order_id.rsplit(".", 1)[-1], r.status)
+        for r in await results(redis)
+        if r.intent_id == intent_id
+    ]

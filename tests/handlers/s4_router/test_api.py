@@ -108,8 +108,15 @@ async def test_bad_bodies_get_400_naming_the_field_and_write_nothing(
 async def test_unsupported_execution_is_422_and_the_token_is_required(
     http: httpx.AsyncClient, pool: asyncpg.Pool, rclient: RedisClient
 ) -> None:
-    response = await http.post(ORDERS_PATH, json=body(exec="GUARD", market="SPOT"))
-    assert response.status_code == 422 and "$.exec" in response.text
+    response = await http.post(ORDERS_PATH, json=body(exec="ICEBERG"))
+    assert response.status_code == 400 and "$.exec" in response.text  # not an ExecStyle at all
+    # A bracket without its take-profit cannot be placed: 422 naming the field.
+    response = await http.post(ORDERS_PATH, json=body(exec="GUARD", market="SPOT", sl_price="1"))
+    assert response.status_code == 422 and "$.tp_price" in response.text
+    response = await http.post(
+        ORDERS_PATH, json=body(exec="OCO", market="FUT", tp_price="2", sl_price="1")
+    )
+    assert response.status_code == 422 and "$.market" in response.text
     anonymous = await http.post(ORDERS_PATH, json=body(), headers={"Authorization": ""})
     assert anonymous.status_code == 401
     await nothing_written(pool, rclient)

@@ -20,7 +20,7 @@ from chimera.paper.venue import PaperVenue
 from chimera.prod_state import KillSwitch, set_kill_switch
 from chimera_workers.connections import RedisClient
 from chimera_workers.keys import PAYLOAD_FIELD
-from handlers.s4_router.errors import IntentConflict, IntentInvalid, IntentUnsupported
+from handlers.s4_router.errors import IntentConflict, IntentInvalid, IntentUnprocessable
 from handlers.s4_router.ids import client_order_id
 from handlers.s4_router.router import CancelRequest
 from handlers.s4_router.runtime import RouterRuntime
@@ -272,7 +272,7 @@ async def test_unroutable_intents_write_nothing(
         (intent("bad", qty=Decimal("0.00001")), IntentInvalid, "$.qty"),
         (intent("bad", symbol="NOPEUSDT"), IntentInvalid, "$.symbol"),
         (intent("bad", exec="STOP_MARKET"), IntentInvalid, "$.trigger_price"),
-        (intent("bad", exec="OCO", market="SPOT"), IntentUnsupported, "$.exec"),
+        (intent("bad", exec="OCO", market="SPOT"), IntentUnprocessable, "$.tp_price"),
         (intent("bad", exec="TWAP", twap_slices=0), IntentInvalid, "$.twap_slices"),
     ]
     for bad, error, field in cases:

@@ -6,100 +6,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
-import yaml
 
 from chimera import names
-from chimera.config.bundle import ConfigBundle, load_bundle, parse_bundle
+from chimera.config.bundle import parse_bundle
 from chimera.config.positions import PositionsConfig
-from chimera.domain.orders import OrderIntent, OrderResult
+from chimera.domain.orders import OrderIntent
 from chimera.risk import RiskLedger
-from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
-from chimera_workers.context import Context, Resources
 from chimera_workers.errors import ConfigError
-from chimera_workers.keys import PAYLOAD_FIELD
-from chimera_workers.topology import App
-from chimera_workers.topology_loader import load_app
-from handlers.s6_positions.entry import on_order_result
 from handlers.s6_positions.protection import protective_prices
-from tests.handlers.s3_strategy.support import ROOT, snapshot
-
-SIGNAL = "BTCUSDT:1700000040000"
-ENTRY = f"{SIGNAL}:entry"
-CONFIG = load_bundle(ROOT / "config" / "bundle.yaml")
-_INTENT = msgspec.json.Decoder(OrderIntent)
-
-
-def make_app(directory: Path) -> App:
-    """S6 bound on ``ord:{results}``, emitting on ``ord:{intents}`` (the stanza of the report)."""
-    doc = {
-        "version": 1,
-        "streams": [
-            {"name": names.ORD_RESULTS, "type": "chimera.domain.orders:OrderResult"},
-            {"name": names.ORD_INTENTS, "type": "chimera.domain.orders:OrderIntent"},
-        ],
-        "bindings": [
-            {
-                "name": "s6-entry",
-                "stream": names.ORD_RESULTS,
-                "handler": "handlers.s6_positions.entry:on_order_result",
-                "ordering_key": "intent_id",
-            }
-        ],
-    }
-    path = directory / "streams.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return load_app(path)
-
-
-def result(**fields: Any) -> OrderResult:
-    """S3's FUT BTCUSDT market-buy entry, FILLED 0.003 at 50000.0; ``fields`` change it."""
-    values: dict[str, Any] = {
-        "intent_id": ENTRY,
-        "client_order_id": f"{ENTRY}.mk",
-        "market": "FUT",
-        "symbol": "BTCUSDT",
-        "side": "buy",
-        "status": "FILLED",
-        "purpose": "ENTRY",
-        "qty": Decimal("0.003"),
-        "filled_qty": Decimal("0.003"),
-        "avg_price": Decimal("50000.0"),
-        "signal_id": SIGNAL,
-        "ts_ms": 1_700_000_041_000,
-    }
-    values.update(fields)
-    return OrderResult(**values)
-
-
-class Deliverer:
-    """Deliver ``ord:{results}`` entries to the handler the way a worker does."""
-
-    def __init__(self, app: App, redis: RedisClient, config: ConfigBundle = CONFIG) -> None:
-        self.resources = Resources(app, redis, None, None)
-        self.redis = redis
-        self.config = config
-
-    async def add(self, event: OrderResult) -> bytes:
-        entry_id = await self.redis.xadd(names.ORD_RESULTS, entry_fields(event))  # type: ignore[arg-type]
-        return entry_id if isinstance(entry_id, bytes) else str(entry_id).encode()
-
-    async def deliver(
-        self, entry_id: bytes, event: OrderResult, count: int = 1
-    ) -> list[OrderIntent]:
-        ctx = Context(
-            self.resources, self.config, 7, names.ORD_RESULTS, entry_id, count, entry_fields(event)
-        )
-        await on_order_result(event, ctx)
-        assert all(stream == names.ORD_INTENTS for stream, _ in ctx.emits)
-        return [_INTENT.decode(fields[PAYLOAD_FIELD]) for _, fields in ctx.emits]
-
-
-async def publish_features(redis: RedisClient, atr: float | None) -> None:
-    event = snapshot("BTCUSDT", atr=atr)
-    await redis.xadd(names.feat_stream("BTCUSDT"), entry_fields(event))  # type: ignore[arg-type]
+from tests.handlers.s6_positions.support import (
+    CONFIG,
+    ENTRY,
+    SIGNAL,
+    Deliverer,
+    make_app,
+    publish_features,
+    result,
+)
 
 
 async def test_a_filled_buy_entry_gets_a_reduce_only_stop_and_take_profit(
@@ -110,7 +35,7 @@ async def test_a_filled_buy_entry_gets_a_reduce_only_stop_and_take_profit(
     event = result()
     entry_id = await worker.add(event)
     sl, tp = await worker.deliver(entry_id, event)
-    common = {
+    common: dict[str, Any] = {
         "market": "FUT",
         "symbol": "BTCUSDT",
         "side": "sell",
@@ -208,8 +133,6 @@ async def test_an_entry_that_filled_nothing_releases_its_reservation_once(
         {"status": "PARTIALLY_FILLED", "filled_qty": Decimal("0.001")},
         # A post-only leg that ended empty is followed by its taker leg: nothing is released.
         {"status": "CANCELED", "client_order_id": f"{ENTRY}.mm", "filled_qty": Decimal(0)},
-        # Partly filled, then cancelled: a position exists, its reservation stays.
-        {"status": "CANCELED", "filled_qty": Decimal("0.001")},
         {"status": "REJECTED", "purpose": "EXIT", "filled_qty": Decimal(0), "avg_price": None},
     ],
 )
@@ -238,8 +161,41 @@ def test_prices_fall_back_when_atr_would_put_a_long_stop_below_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    "section", ["sl_atr_mult: '0'", "fallback_sl_pct: '100'", "tp_atr_mult: 'NaN'", "typo: 1"]
+    "section",
+    [
+        "sl_atr_mult: '0'",
+        "fallback_sl_pct: '100'",
+        "tp_atr_mult: 'NaN'",
+        "typo: 1",
+        "regime_sl_mult: {EXTREME: '0'}",
+        "regime_tp_mult: {extreme: '2'}",
+        # 70 % x EXTREME's default 1.5 would put a long's fallback stop below zero.
+        "fallback_sl_pct: '70'",
+    ],
 )
 def test_a_bad_positions_section_is_refused_with_its_path(section: str) -> None:
     with pytest.raises(ConfigError, match="positions"):
         parse_bundle(f"positions:\n  {section}\n")
+
+
+@pytest.mark.parametrize("status", ["CANCELED", "EXPIRED"])
+async def test_a_market_entry_that_ended_partly_filled_is_protected_for_what_filled(
+    tmp_path: Path, rclient: RedisClient, status: str
+) -> None:
+    ledger = RiskLedger(rclient)
+    await ledger.reserve(SIGNAL, "BTCUSDT", Decimal("30"), CONFIG.risk)
+    worker = Deliverer(make_app(tmp_path), rclient)
+    event = result(status=status, filled_qty=Decimal("0.001"))
+    sl, tp = await worker.deliver(await worker.add(event), event)
+    assert (sl.intent_id, sl.qty, sl.trigger_price) == (
+        f"{ENTRY}:sl",
+        Decimal("0.001"),
+        Decimal("49500.0"),  # no ATR: 1 % of 50000.0
+    )
+    assert (tp.intent_id, tp.qty, tp.trigger_price) == (
+        f"{ENTRY}:tp",
+        Decimal("0.001"),
+        Decimal("51000.0"),
+    )
+    # A position exists: its reservation stays.
+    assert await ledger.usage("BTCUSDT") == (Decimal("30.00"), 1)
