@@ -70,6 +70,8 @@ class VenueOrder(msgspec.Struct, frozen=True):
     conditional: bool
     ts_ms: int
     fills: tuple[VenueFill, ...] = ()  # present when the response carried them (spot FULL)
+    # A triggered conditional (algo) order: the regular order it became, which holds the fills.
+    actual_order_id: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -129,6 +131,7 @@ def _parse_algo(info: dict[str, Any]) -> VenueOrder:
         reduce_only=bool(info.get("reduceOnly", False)),
         conditional=True,
         ts_ms=_ts(info),
+        actual_order_id=str(info["actualOrderId"]) if info.get("actualOrderId") else None,
     )
 
 
@@ -204,6 +207,24 @@ async def find_order(
         except ccxt.OrderNotFound:
             continue
     return None
+
+
+async def fetch_order_by_id(
+    exchange: Exchange, symbol: str, venue_order_id: str
+) -> VenueOrder | None:
+    """Look a regular order up by the venue's id; None when the venue says it does not exist."""
+    try:
+        return parse_order(await exchange.fetch_order(venue_order_id, symbol))
+    except ccxt.OrderNotFound:
+        return None
+
+
+async def open_conditional_ids(exchange: Exchange, symbol: str) -> set[str]:
+    """Return the client order ids of the symbol's open conditional (algo) orders."""
+    if not has_conditional_book(exchange):
+        return set()
+    orders = await exchange.fetch_open_orders(symbol, params={"trigger": True})
+    return {parse_order(o).client_order_id for o in orders}
 
 
 async def fetch_fills(exchange: Exchange, symbol: str, venue_order_id: str) -> list[VenueFill]:

@@ -241,16 +241,31 @@ class OrderDesk:
 
     async def refresh(self, record: OrderRecord) -> OrderRecord:
         """Bring an open order's row up to date from the venue."""
+        conditional = record.order_type in CONDITIONAL_TYPES
         try:
             found = await venue.find_order(
-                self.exchange,
-                self.symbol,
-                record.client_order_id,
-                conditional=record.order_type in CONDITIONAL_TYPES,
+                self.exchange, self.symbol, record.client_order_id, conditional=conditional
             )
+            if found is not None and found.actual_order_id is not None:
+                return await self._follow_trigger(record, found, found.actual_order_id)
         except ccxt.NetworkError:
             return record
         return record if found is None else await self.adopt(record, found)
+
+    async def _follow_trigger(
+        self, record: OrderRecord, algo: venue.VenueOrder, actual_id: str
+    ) -> OrderRecord:
+        """Record a triggered conditional leg as the regular order it became (with its fills).
+
+        The row keeps its client order id and type; ``venue_order_id`` becomes the executing
+        order's id, whose fills are the leg's fills.
+        """
+        actual = await venue.fetch_order_by_id(self.exchange, self.symbol, actual_id)
+        if actual is None:  # triggered, but the order it became is not visible yet
+            return record
+        return await self.adopt(
+            record, msgspec.structs.replace(actual, trigger_price=algo.trigger_price)
+        )
 
     async def cancel(self, record: OrderRecord) -> OrderRecord:
         """Cancel an open order at the venue and record its final state."""

@@ -22,6 +22,7 @@ from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
 from chimera_workers.errors import ConfigError, Retry
+from handlers.s4_router.conditionals import follow_conditionals
 from handlers.s4_router.errors import (
     IntentBusy,
     IntentConflict,
@@ -100,8 +101,21 @@ async def twap_tick(ctx: Context) -> None:
     await router_for(ctx, RedisSink(ctx.redis)).twap_tick()
 
 
+async def conditionals_tick(ctx: Context) -> None:
+    """Record the conditional legs the venue triggered (and cancel their pair's other leg)."""
+    await follow_conditionals(router_for(ctx, RedisSink(ctx.redis)))
+
+
 def _rejected(intent: OrderIntent, message: str) -> OrderResult:
     return rejection_of(intent, message, now_ms())
 
 
-__all__ = ["EmitSink", "RedisSink", "on_intent", "router_config", "router_for", "twap_tick"]
+__all__ = [
+    "EmitSink",
+    "RedisSink",
+    "conditionals_tick",
+    "on_intent",
+    "router_config",
+    "router_for",
+    "twap_tick",
+]

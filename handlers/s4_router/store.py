@@ -219,6 +219,20 @@ class OrderStore:
         )
         return [_record(row) for row in rows]
 
+    async def open_conditionals(self, limit: int) -> list[OrderRecord]:
+        """Return conditional legs that may have triggered: open, or done with nothing filled.
+
+        (A leg refreshed without its executing order reads FILLED with 0 filled.)
+        """
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join(_COLUMNS)} FROM orders "
+            "WHERE order_type IN ('STOP_MARKET', 'TAKE_PROFIT_MARKET') AND (status IN "
+            "('NEW', 'PARTIALLY_FILLED') OR (status = 'FILLED' AND filled_qty = 0)) "
+            "ORDER BY updated_ts_ms LIMIT $1",
+            limit,
+        )
+        return [_record(row) for row in rows]
+
     async def insert_order(self, record: OrderRecord) -> bool:
         """Insert a new order row; return False if its client order id exists already."""
         values = [getattr(record, name) for name in _COLUMNS]

@@ -8,6 +8,7 @@ venue through the same environment variables the Procfile's processes read.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ import msgspec
 
 from chimera.config import store
 from chimera.config.bundle import ConfigBundle
+from chimera.paper.market.events import MarketEvent, TradeMsg
 from chimera.paper.trading.plugin import make_plugin
 from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
@@ -66,6 +68,19 @@ class FlowRig:
         return (Decimal(str(book["bids"][0][0])) + Decimal(str(book["asks"][0][0]))) / 2
 
 
+_trade_ids = itertools.count(10**13)
+
+
+def print_trade(venue: PaperVenue, kind: str, symbol: str, price: Decimal) -> None:
+    """Print one trade of 1 unit at ``price`` on the venue's ``kind`` market (triggers fire)."""
+    trade_id = next(_trade_ids)
+    now = venue.hub.clock.now_ms()
+    message = TradeMsg(s=symbol, t=trade_id, p=price, q=Decimal(1), m=True, E=now, T=now)
+    data = msgspec.json.encode({"e": "trade", **msgspec.structs.asdict(message)})
+    stream = f"{symbol.lower()}@trade"
+    venue.hub.apply(MarketEvent(now, kind, symbol, "trade", stream, data, message))  # type: ignore[arg-type]
+
+
 @asynccontextmanager
 async def flow_rig(
     tmp_path: Path,
@@ -73,6 +88,7 @@ async def flow_rig(
     pool: asyncpg.Pool,
     config: ConfigBundle,
     bindings: list[str],
+    schedules: list[str] | None = None,
 ) -> AsyncIterator[FlowRig]:
     """Yield a running ``FlowRig``; stop the worker and the venue after."""
     state = tmp_path / "venue"
@@ -86,7 +102,7 @@ async def flow_rig(
             redis,
             consumer="flow",
             bindings=bindings,
-            schedules=[],
+            schedules=schedules or [],
             db=pool,
             shutdown_grace_s=5,
             retention=False,
@@ -99,4 +115,4 @@ async def flow_rig(
             await worker.stop()
 
 
-__all__ = ["ROOT", "FlowRig", "flow_rig", "stream_payloads", "until"]
+__all__ = ["ROOT", "FlowRig", "flow_rig", "print_trade", "stream_payloads", "until"]
