@@ -12,6 +12,8 @@
   intents, which S4 recognises and does not repeat.
 * An entry that ended with nothing filled (``handlers.s6_positions.ends``): give S3's B7
   reservation (id = ``signal_id``) back; the ledger releases an id at most once.
+* A filled SL / TP leg that leaves its entry flat (``handlers.s6_positions.close``): the same
+  release (B7 step 2).
 * Everything else (other markets and purposes, orders still open) is ignored.
 """
 
@@ -27,6 +29,7 @@ from chimera.risk import RiskLedger
 from chimera_workers import Context
 from chimera_workers.connections import RedisClient
 from chimera_workers.errors import ConfigError, PayloadError
+from handlers.s6_positions.close import PROTECTIVE, release_if_closed
 from handlers.s6_positions.ends import ended_empty
 from handlers.s6_positions.legs import LegOutcome, ended_legs, record_leg
 from handlers.s6_positions.market import current_regime, latest_atr
@@ -131,8 +134,15 @@ async def settle_empty(event: OrderResult, leg: str, ctx: Context, rev: int) -> 
 
 
 async def on_order_result(event: OrderResult, ctx: Context) -> None:
-    """Protect a filled leg of a FUT entry, release an empty entry, ignore other results."""
-    if event.market != "FUT" or event.purpose != "ENTRY" or event.status not in ENDED:
+    """Protect a filled leg of a FUT entry, release an empty or closed one, ignore the rest."""
+    if event.market != "FUT" or event.status not in ENDED:
+        return
+    if event.purpose in PROTECTIVE:
+        if event.filled_qty > 0:
+            config, _ = _config(ctx)
+            await release_if_closed(event, ctx.redis, ctx.db, config.risk.tombstone_ttl_ms)
+        return
+    if event.purpose != "ENTRY":
         return
     leg = leg_of(event.client_order_id)
     config, rev = _config(ctx)

@@ -3,8 +3,8 @@ cancels its take-profit sibling (``s4-conditionals`` schedule).
 
 Asserted: the SL row FILLED with the executed quantity and average price, its ``fills`` (trade ids
 of the order the algo order became), the ``ord:{results}`` FILLED entry S6 consumes, the TP row
-CANCELED with a ``strategy_events(CANCEL)`` naming the cause, and the venue flat with no trigger
-orders left.
+CANCELED with a ``strategy_events(CANCEL)`` naming the cause, the venue flat with no trigger
+orders left, and S3's B7 reservation released by S6 once the position is flat (spec B7 step 2).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from chimera import names
 from chimera.domain.orders import OrderResult
+from chimera.risk import RiskLedger
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
 from tests.chimera.paper.venue_fixtures import ccxt_exchange
@@ -97,3 +98,9 @@ async def test_a_triggered_stop_is_recorded_and_its_take_profit_cancelled(
             )
         assert not [p for p in positions if p["contracts"]]
         assert triggers == []
+
+        async def released() -> bool:
+            return (await RiskLedger(rclient).usage("BTCUSDT")) == (Decimal(0), 0)
+
+        await until(released, 30, "B7 reservation released after the stop-out")
+        assert not await RiskLedger(rclient).release(event.signal_id, "BTCUSDT")  # once only

@@ -1,0 +1,132 @@
+"""B7 step 2: a filled stop or take-profit that leaves its entry flat releases once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from chimera.domain.orders import OrderResult
+from chimera.risk import RiskLedger
+from chimera_workers.connections import RedisClient
+from chimera_workers.errors import ConfigError
+from handlers.s4_router.store import OrderRecord, OrderStore
+from handlers.s6_positions.close import release_if_closed
+from tests.handlers.s6_positions.support import CONFIG, ENTRY, SIGNAL, entry_intent
+
+TTL = CONFIG.risk.tombstone_ttl_ms
+
+
+def row(coid: str, purpose: str, status: str, filled: str, **fields: object) -> OrderRecord:
+    values: dict[str, object] = {
+        "client_order_id": coid,
+        "intent_id": ENTRY if purpose == "ENTRY" else f"{ENTRY}:{purpose.lower()}",
+        "market": "FUT",
+        "symbol": "BTCUSDT",
+        "side": "buy" if purpose == "ENTRY" else "sell",
+        "order_type": "MARKET" if purpose == "ENTRY" else "STOP_MARKET",
+        "purpose": purpose,
+        "status": status,
+        "qty": Decimal("0.003"),
+        "filled_qty": Decimal(filled),
+        "created_ts_ms": 1,
+        "updated_ts_ms": 1,
+        "signal_id": SIGNAL,
+        "pos_id": None if purpose == "ENTRY" else ENTRY,
+    }
+    values.update(fields)
+    return OrderRecord(**values)  # type: ignore[arg-type]
+
+
+def stop_filled(qty: str) -> OrderResult:
+    return OrderResult(
+        intent_id=f"{ENTRY}:sl",
+        client_order_id=f"{ENTRY}:sl.cd",
+        market="FUT",
+        symbol="BTCUSDT",
+        side="sell",
+        status="FILLED",
+        purpose="SL",
+        qty=Decimal(qty),
+        filled_qty=Decimal(qty),
+        pos_id=ENTRY,
+        signal_id=SIGNAL,
+    )
+
+
+async def reserve(rclient: RedisClient) -> RiskLedger:
+    ledger = RiskLedger(rclient)
+    assert (await ledger.reserve(SIGNAL, "BTCUSDT", Decimal("30"), CONFIG.risk)).ok
+    return ledger
+
+
+async def write(pool: asyncpg.Pool, *records: OrderRecord) -> None:
+    store = OrderStore(pool)
+    for record in records:
+        if not await store.insert_order(record):
+            await store.update_order(record)
+
+
+async def test_a_stop_that_closes_the_whole_entry_releases_once(
+    rclient: RedisClient, pool: asyncpg.Pool
+) -> None:
+    ledger = await reserve(rclient)
+    await write(
+        pool,
+        row(f"{ENTRY}.mk", "ENTRY", "FILLED", "0.003"),
+        row(f"{ENTRY}:sl.cd", "SL", "FILLED", "0.003"),
+        row(f"{ENTRY}:tp.cd", "TP", "CANCELED", "0"),
+    )
+    assert await release_if_closed(stop_filled("0.003"), rclient, pool, TTL)
+    assert await ledger.usage("BTCUSDT") == (Decimal(0), 0)
+    assert not await release_if_closed(stop_filled("0.003"), rclient, pool, TTL)  # redelivery
+
+
+async def test_a_stop_covering_part_of_the_entry_keeps_the_reservation(
+    rclient: RedisClient, pool: asyncpg.Pool
+) -> None:
+    ledger = await reserve(rclient)
+    await write(
+        pool,
+        row(f"{ENTRY}.mm", "ENTRY", "CANCELED", "0.001"),
+        row(f"{ENTRY}.mt", "ENTRY", "FILLED", "0.002"),
+        row(f"{ENTRY}:mm:sl.cd", "SL", "FILLED", "0.001", intent_id=f"{ENTRY}:mm:sl"),
+    )
+    assert not await release_if_closed(stop_filled("0.001"), rclient, pool, TTL)
+    assert (await ledger.usage("BTCUSDT"))[1] == 1
+    await write(pool, row(f"{ENTRY}:mt:sl.cd", "SL", "FILLED", "0.002", intent_id=f"{ENTRY}:mt:sl"))
+    assert await release_if_closed(stop_filled("0.002"), rclient, pool, TTL)
+    assert (await ledger.usage("BTCUSDT"))[1] == 0
+
+
+async def test_a_twap_entry_with_slices_to_come_is_not_closed(
+    rclient: RedisClient, pool: asyncpg.Pool
+) -> None:
+    ledger = await reserve(rclient)
+    await OrderStore(pool).accept_intent(entry_intent("TWAP", 3), 1)
+    await write(
+        pool,
+        row(f"{ENTRY}.s0", "ENTRY", "FILLED", "0.001"),
+        row(f"{ENTRY}:s0:sl.cd", "SL", "FILLED", "0.001", intent_id=f"{ENTRY}:s0:sl"),
+    )
+    assert not await release_if_closed(stop_filled("0.001"), rclient, pool, TTL)
+    assert (await ledger.usage("BTCUSDT"))[1] == 1
+
+
+async def test_an_entry_order_still_open_is_not_closed(
+    rclient: RedisClient, pool: asyncpg.Pool
+) -> None:
+    ledger = await reserve(rclient)
+    await write(
+        pool,
+        row(f"{ENTRY}.mm", "ENTRY", "PARTIALLY_FILLED", "0.001"),
+        row(f"{ENTRY}:sl.cd", "SL", "FILLED", "0.001"),
+    )
+    assert not await release_if_closed(stop_filled("0.001"), rclient, pool, TTL)
+    assert (await ledger.usage("BTCUSDT"))[1] == 1
+
+
+async def test_without_postgres_the_close_cannot_be_judged(rclient: RedisClient) -> None:
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        await release_if_closed(stop_filled("0.003"), rclient, None, TTL)
