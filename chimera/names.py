@@ -127,3 +127,7 @@ def guard_below_index_key(symbol: str) -> str:
 def guard_above_index_key(symbol: str) -> str:
     """Return the ZSET of ``symbol``'s watched intents scored by their take-profit price."""
     return f"guard:{{stop}}:index:above:{symbol}"
+
+
+# S5: the epoch-ms time of the last reconcile run that succeeded (spec §A S5).
+RECON_LAST_RUN_TS = "recon:{last_run_ts}"

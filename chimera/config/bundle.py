@@ -14,6 +14,7 @@ import msgspec
 
 from chimera.config.features import FeaturesConfig
 from chimera.config.positions import PositionsConfig
+from chimera.config.reconcile import ReconcileConfig
 from chimera.config.risk import RiskConfig
 from chimera.config.router import RouterConfig
 from chimera.config.strategy import StrategyConfig
@@ -34,6 +35,7 @@ class ConfigBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     risk: RiskConfig = RiskConfig()
     router: RouterConfig = RouterConfig()
     positions: PositionsConfig = PositionsConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
 
 def parse_bundle(raw: bytes | str, *, source: str = "<bundle>") -> ConfigBundle:

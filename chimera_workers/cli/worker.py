@@ -16,6 +16,7 @@ import typer
 from chimera_workers.cli.common import run, user_errors
 from chimera_workers.connections import open_db_pool, open_redis
 from chimera_workers.endpoints import resolve_database_url, resolve_redis_url
+from chimera_workers.errors import ConfigError
 from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.settings import Settings
 from chimera_workers.topology import App
@@ -46,6 +47,9 @@ def worker(
     ] = None,
     no_schedules: Annotated[
         bool, typer.Option("--no-schedules", help="Host no scheduled jobs.")
+    ] = False,
+    no_bindings: Annotated[
+        bool, typer.Option("--no-bindings", help="Consume no streams (a schedules-only worker).")
     ] = False,
     streams: Annotated[
         Path | None,
@@ -80,6 +84,11 @@ def worker(
     redis_url = resolve_redis_url(settings)
     database_url = None if no_db else resolve_database_url(settings)
     schedules = [] if no_schedules else (schedule or None)
+    if no_bindings and binding:
+        raise ConfigError(
+            "--no-bindings contradicts --binding", hint="give one of --no-bindings or --binding"
+        )
+    bindings = [] if no_bindings else (binding or None)
     try:
         run(
             _run(
@@ -87,7 +96,7 @@ def worker(
                 redis_url,
                 database_url,
                 consumer_name(consumer),
-                binding or None,
+                bindings,
                 schedules,
                 metrics_port,
                 grace,

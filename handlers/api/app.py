@@ -14,6 +14,7 @@ from handlers.s1_connectors.treasury_api import treasury_mount
 from handlers.s2_features.api import features_mount
 from handlers.s3_strategy.api import strategy_mount
 from handlers.s4_router.api import router_mount
+from handlers.s5_reconciler.api import reconcile_mount
 
 MountFactory = Callable[[], Mount]
 
@@ -22,6 +23,7 @@ MOUNTS: tuple[MountFactory, ...] = (
     features_mount,  # S2: POST /features/recompute
     strategy_mount,  # S3: POST /decide
     router_mount,  # S4: POST /orders, POST /cancel
+    reconcile_mount,  # S5: POST /reconcile
 )
 
 

@@ -93,6 +93,15 @@ def test_bad_topology_and_unknown_handler_exit_2(tmp_path: Path, redis_url: str)
     assert "no_such_handler" in result.output
 
 
+def test_no_bindings_with_a_binding_is_a_user_error(tmp_path: Path, redis_url: str) -> None:
+    streams = write_topology(tmp_path)
+    runner = CliRunner(env={"CHIMERA_REDIS_URL": redis_url})
+    args = ["worker", "--streams", str(streams), "--no-db", "--no-bindings", "--binding", "jobs"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--no-bindings contradicts --binding" in result.output
+
+
 def test_inspect_shows_groups_lag_pending_and_dlq(cli: tuple[CliRunner, Path, redis.Redis]) -> None:
     runner, _, client = cli
     runner.invoke(app, ["enqueue", JOBS, "--json", '[{"seq": 1}, {"seq": 2}, {"seq": 3}]'])
