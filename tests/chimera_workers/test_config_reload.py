@@ -18,7 +18,7 @@ from chimera_workers.topology_loader import TopologyError, load_app
 from chimera_workers.worker import Worker
 from tests.chimera_workers.reload_app import app as probe_app
 from tests.chimera_workers.reload_app.app import CONFIG_KEY, RELOAD_STREAM, Probe
-from tests.chimera_workers.test_consumer import wait_for
+from tests.harness.polling import until
 from tests.runner_app.events import Job
 from tests.runner_app.topology import JOBS, write_topology
 
@@ -65,7 +65,7 @@ async def seen(probe: Probe, seq: int) -> tuple[str, int, str]:
     async def done() -> bool:
         return seq in probe.seen
 
-    await wait_for(done, within=10)
+    await until(done, within=10)
     return probe.seen[seq]
 
 
@@ -85,7 +85,7 @@ async def test_reload_changes_new_invocations_while_a_running_one_finishes_on_th
         async def reloaded() -> bool:
             return worker.config.rev == 2
 
-        await wait_for(reloaded, within=10)
+        await until(reloaded, within=10)
         await job(redis, 2)
         assert await seen(probe, 2) == ("B", 2, "")
         probe.gates[1].set()
@@ -108,7 +108,7 @@ async def test_a_failing_loader_keeps_the_old_config_and_heals_later(
         async def failed_once() -> bool:
             return failed._value.get() >= 1
 
-        await wait_for(failed_once, within=10)
+        await until(failed_once, within=10)
         await job(redis, 1)
         assert await seen(probe, 1) == ("A", 1, "")
         # The source heals without a new announcement: the follower retries on its own.
@@ -117,7 +117,7 @@ async def test_a_failing_loader_keeps_the_old_config_and_heals_later(
         async def healed() -> bool:
             return worker.config.rev == 3
 
-        await wait_for(healed, within=10)
+        await until(healed, within=10)
         await job(redis, 2)
         assert await seen(probe, 2) == ("C", 3, "")
         assert worker.failure is None
@@ -139,7 +139,7 @@ async def test_a_loader_failing_at_start_does_not_stop_the_worker(
         async def loaded() -> bool:
             return worker.config.rev == 5
 
-        await wait_for(loaded, within=10)
+        await until(loaded, within=10)
     finally:
         await worker.stop()
 
@@ -155,7 +155,7 @@ async def test_a_rollback_to_a_lower_rev_is_applied(
         async def rolled_back() -> bool:
             return (worker.config.current, worker.config.rev) == ("old", 4)
 
-        await wait_for(rolled_back, within=10)
+        await until(rolled_back, within=10)
     finally:
         await worker.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.dead_letter import list_dead_letters, retry_dead_letter
 from chimera_workers.topology import App
 from chimera_workers.worker import Worker
+from tests.harness.polling import until
 from tests.runner_app.events import Job
 from tests.runner_app.topology import DONE, JOBS, make_app
 
@@ -25,15 +25,6 @@ async def enqueue(redis: RedisClient, jobs: list[Job], stream: str = JOBS) -> No
         for job in jobs[i : i + 500]:
             pipe.xadd(stream, entry_fields(job))  # type: ignore[arg-type]
         await pipe.execute()
-
-
-async def wait_for(predicate: Callable[[], object], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[misc]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def pending(redis: RedisClient, stream: str = JOBS, group: str = "jobs") -> int:
@@ -58,7 +49,7 @@ async def test_every_event_handled_once_and_emits_commit_with_the_ack(
     app = make_app(tmp_path, handler="record_and_emit")
     worker = await run_worker(app, client)
     await enqueue(client, [Job(seq=i) for i in range(500)])
-    await wait_for(lambda: _hlen_is(client, "t:done_seen", 500))
+    await until(lambda: _hlen_is(client, "t:done_seen", 500))
     await worker.stop()
     assert await client.hlen("t:effects") == 500
     runs = await client.hgetall("t:runs")
@@ -81,7 +72,7 @@ async def test_per_key_order_holds_at_concurrency_32(tmp_path: Path, client: Red
     ]
     worker = await run_worker(app, client)
     await enqueue(client, jobs)
-    await wait_for(lambda: _hlen_is(client, "t:effects", 3000), within=60)
+    await until(lambda: _hlen_is(client, "t:effects", 3000), within=60)
     await worker.stop()
     for key in {j.key for j in jobs}:
         seen = [int(x) for x in await client.lrange(f"t:order:{key}", 0, -1)]
@@ -94,7 +85,7 @@ async def test_keys_run_concurrently(tmp_path: Path, client: RedisClient) -> Non
     worker = await run_worker(app, client)
     started = time.monotonic()
     await enqueue(client, [Job(seq=i, key=f"k{i}", sleep_ms=300) for i in range(32)])
-    await wait_for(lambda: _hlen_is(client, "t:effects", 32))
+    await until(lambda: _hlen_is(client, "t:effects", 32))
     elapsed = time.monotonic() - started
     await worker.stop()
     assert elapsed < 3.0, f"32 keys x 300 ms took {elapsed:.1f}s: keys were serialized"
@@ -107,8 +98,8 @@ async def test_poison_event_is_dead_lettered_and_the_stream_keeps_flowing(
     worker = await run_worker(app, client)
     jobs = [Job(seq=i, poison=(i == 5)) for i in range(20)]
     await enqueue(client, jobs)
-    await wait_for(lambda: _hlen_is(client, "t:effects", 19))
-    await wait_for(lambda: _len_is(client, app.bindings["jobs"].dead_letters[JOBS], 1))
+    await until(lambda: _hlen_is(client, "t:effects", 19))
+    await until(lambda: _len_is(client, app.bindings["jobs"].dead_letters[JOBS], 1))
     dlq = app.bindings["jobs"].dead_letters[JOBS]
     [entry] = await list_dead_letters(client, dlq, count=10)
     assert "poison event 5" in entry.error
@@ -119,8 +110,8 @@ async def test_poison_event_is_dead_lettered_and_the_stream_keeps_flowing(
     assert await pending(client) == 0
     # A retry re-delivers the original payload (it is still poison, so it fails again).
     await retry_dead_letter(client, dlq, entry.id)
-    await wait_for(lambda: _runs_at_least(client, "5", 6))
-    await wait_for(lambda: _len_is(client, dlq, 1))
+    await until(lambda: _runs_at_least(client, "5", 6))
+    await until(lambda: _len_is(client, dlq, 1))
     await worker.stop()
 
 
@@ -136,7 +127,7 @@ async def test_transient_failures_retry_with_backoff(tmp_path: Path, client: Red
     app = make_app(tmp_path, max_deliveries=5)
     worker = await run_worker(app, client)
     await enqueue(client, [Job(seq=1, fail_times=3)])
-    await wait_for(lambda: _hlen_is(client, "t:effects", 1))
+    await until(lambda: _hlen_is(client, "t:effects", 1))
     await worker.stop()
     assert int(await client.hget("t:runs", "1")) == 4
     assert await client.xlen(app.bindings["jobs"].dead_letters[JOBS]) == 0
@@ -150,8 +141,8 @@ async def test_undecodable_payload_goes_straight_to_the_dead_letter_stream(
     await client.xadd(JOBS, {"d": b'{"seq": "not-an-int"}'})
     await enqueue(client, [Job(seq=2)])
     dlq = app.bindings["jobs"].dead_letters[JOBS]
-    await wait_for(lambda: _len_is(client, dlq, 1))
-    await wait_for(lambda: _hlen_is(client, "t:effects", 1))
+    await until(lambda: _len_is(client, dlq, 1))
+    await until(lambda: _hlen_is(client, "t:effects", 1))
     await worker.stop()
     [entry] = await client.xrange(dlq)
     assert b"Expected `int`, got `str` - at `$.seq`" in entry[1][b"_error"]
@@ -163,7 +154,7 @@ async def test_long_handler_is_not_run_twice(tmp_path: Path, client: RedisClient
     a = await run_worker(app, client, "a")
     b = await run_worker(app, client, "b")
     await enqueue(client, [Job(seq=i, sleep_ms=1500) for i in range(4)])
-    await wait_for(lambda: _hlen_is(client, "t:effects", 4))
+    await until(lambda: _hlen_is(client, "t:effects", 4))
     await asyncio.gather(a.stop(), b.stop())
     runs = await client.hgetall("t:runs")
     assert {k: int(v) for k, v in runs.items()} == {b"0": 1, b"1": 1, b"2": 1, b"3": 1}
@@ -182,7 +173,7 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(
     assert await pending(client) == 10
     worker = await run_worker(app, client, "alive")
     started = time.monotonic()
-    await wait_for(lambda: _hlen_is(client, "t:effects", 10))
+    await until(lambda: _hlen_is(client, "t:effects", 10))
     assert time.monotonic() - started < 0.3 + 1.5
     await worker.stop()
     assert await pending(client) == 0
@@ -199,7 +190,7 @@ async def test_reclaim_falls_back_to_xpending_xclaim(tmp_path: Path, client: Red
     await worker.start()
     for consumer in worker.consumers:
         consumer._reclaimer._autoclaim = False  # as on Redis < 6.2
-    await wait_for(lambda: _hlen_is(client, "t:effects", 5))
+    await until(lambda: _hlen_is(client, "t:effects", 5))
     await worker.stop()
     assert await pending(client) == 0
 
@@ -212,7 +203,7 @@ async def test_restart_resumes_own_pending_history(tmp_path: Path, client: Redis
     await ensure_group(client, JOBS, "jobs")
     await client.xreadgroup("jobs", "slot.1", {JOBS: ">"}, count=7)
     worker = await run_worker(app, client, "slot.1")  # same stable name, long claim-idle
-    await wait_for(lambda: _hlen_is(client, "t:effects", 7), within=5)
+    await until(lambda: _hlen_is(client, "t:effects", 7), within=5)
     await worker.stop()
     assert await pending(client) == 0
 
@@ -221,7 +212,7 @@ async def test_graceful_stop_finishes_in_flight_work(tmp_path: Path, client: Red
     app = make_app(tmp_path, concurrency=4)
     worker = await run_worker(app, client)
     await enqueue(client, [Job(seq=i, sleep_ms=400) for i in range(4)])
-    await wait_for(lambda: _runs_at_least(client, "3", 1))
+    await until(lambda: _runs_at_least(client, "3", 1))
     started = time.monotonic()
     await worker.stop()
     assert time.monotonic() - started < 5
@@ -290,8 +281,8 @@ async def test_prometheus_metrics_are_exported(tmp_path: Path, client: RedisClie
     metrics.serve(port)
     worker = await run_worker(app, client, metrics=metrics)
     await enqueue(client, [Job(seq=i) for i in range(10)] + [Job(seq=99, poison=True)])
-    await wait_for(lambda: _hlen_is(client, "t:effects", 10))
-    await wait_for(lambda: _len_is(client, app.bindings["jobs"].dead_letters[JOBS], 1))
+    await until(lambda: _hlen_is(client, "t:effects", 10))
+    await until(lambda: _len_is(client, app.bindings["jobs"].dead_letters[JOBS], 1))
     await asyncio.sleep(0.2)
     await worker.stop()
     body = await asyncio.to_thread(

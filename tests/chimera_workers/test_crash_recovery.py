@@ -14,7 +14,8 @@ import redis.exceptions
 
 from chimera_workers.connections import RedisClient, open_redis
 from chimera_workers.worker import Worker
-from tests.chimera_workers.test_consumer import enqueue, pending, wait_for
+from tests.chimera_workers.test_consumer import enqueue, pending
+from tests.harness.polling import until
 from tests.harness.servers import RedisProcess
 from tests.runner_app.events import Job
 from tests.runner_app.processes import start_worker
@@ -56,7 +57,7 @@ async def _kill_and_recover(
     log = tmp_path / "workers.log"
     victim = start_worker(streams, "victim", redis_url=redis_url, database_url=db_url, log=log)
     try:
-        await wait_for(lambda: _runs_at_least(client, 2_000), within=60)
+        await until(lambda: _runs_at_least(client, 2_000), within=60)
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         held = await client.xpending(JOBS, "jobs")
@@ -65,8 +66,8 @@ async def _kill_and_recover(
             streams, "survivor", redis_url=redis_url, database_url=db_url, log=log
         )
         try:
-            await wait_for(lambda: _rows_are(conn, 10_000), within=90)
-            await wait_for(lambda: _pending_is(client, 0), within=30)
+            await until(lambda: _rows_are(conn, 10_000), within=90)
+            await until(lambda: _pending_is(client, 0), within=30)
         finally:
             survivor.send_signal(signal.SIGTERM)
             assert survivor.wait(30) == 0
@@ -104,10 +105,10 @@ async def test_redis_restart_mid_run_loses_nothing(tmp_path: Path) -> None:
         worker = Worker(app, redis, consumer="w", shutdown_grace_s=5)
         await worker.start()
         await enqueue(redis, [Job(seq=i, sleep_ms=1) for i in range(3_000)])
-        await wait_for(lambda: _effects_at_least(redis, 500), within=30)
+        await until(lambda: _effects_at_least(redis, 500), within=30)
         await asyncio.to_thread(server.restart, 1.0)
-        await wait_for(lambda: _effects_at_least(redis, 3_000), within=60)
-        await wait_for(lambda: _pending_is(redis, 0), within=30)
+        await until(lambda: _effects_at_least(redis, 3_000), within=60)
+        await until(lambda: _pending_is(redis, 0), within=30)
         await worker.stop()
         assert await redis.xlen(app.bindings["jobs"].dead_letters[JOBS]) == 0
         assert await redis.hlen("t:effects") == 3_000
@@ -133,7 +134,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
     proc = start_worker(
         streams, "slot.1", redis_url=redis_url, database_url=None, grace=5, log=tmp_path / "w.log"
     )
-    await wait_for(lambda: _runs_at_least(client, 4), within=30)
+    await until(lambda: _runs_at_least(client, 4), within=30)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(proc.wait, 15)
@@ -148,8 +149,8 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
         streams, "slot.1", redis_url=redis_url, database_url=None, log=tmp_path / "w.log"
     )
     try:
-        await wait_for(lambda: _effects_at_least(client, 40), within=60)
-        await wait_for(lambda: _pending_is(client, 0), within=10)
+        await until(lambda: _effects_at_least(client, 40), within=60)
+        await until(lambda: _pending_is(client, 0), within=10)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 15) == 0

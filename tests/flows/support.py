@@ -7,10 +7,7 @@ venue through the same environment variables the Procfile's processes read.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,7 +19,6 @@ import msgspec
 
 from chimera.config import store
 from chimera.config.bundle import ConfigBundle
-from chimera.paper.market.events import MarketEvent, TradeMsg
 from chimera.paper.trading.plugin import make_plugin
 from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
@@ -32,18 +28,6 @@ from chimera_workers.worker import Worker
 from tests.chimera.paper.venue_fixtures import ccxt_exchange, running_venue, venue_config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def until(
-    predicate: Callable[[], Awaitable[object]], within: float = 30.0, what: str = ""
-) -> None:
-    """Poll ``predicate`` until it is true, or fail naming ``what``."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached within {within}s: {what}")
 
 
 async def stream_payloads(
@@ -66,19 +50,6 @@ class FlowRig:
         async with ccxt_exchange(self.venue, kind) as exchange:
             book = await exchange.fetch_order_book(symbol, 5)  # type: ignore[attr-defined]
         return (Decimal(str(book["bids"][0][0])) + Decimal(str(book["asks"][0][0]))) / 2
-
-
-_trade_ids = itertools.count(10**13)
-
-
-def print_trade(venue: PaperVenue, kind: str, symbol: str, price: Decimal) -> None:
-    """Print one trade of 1 unit at ``price`` on the venue's ``kind`` market (triggers fire)."""
-    trade_id = next(_trade_ids)
-    now = venue.hub.clock.now_ms()
-    message = TradeMsg(s=symbol, t=trade_id, p=price, q=Decimal(1), m=True, E=now, T=now)
-    data = msgspec.json.encode({"e": "trade", **msgspec.structs.asdict(message)})
-    stream = f"{symbol.lower()}@trade"
-    venue.hub.apply(MarketEvent(now, kind, symbol, "trade", stream, data, message))  # type: ignore[arg-type]
 
 
 @asynccontextmanager
@@ -115,4 +86,4 @@ async def flow_rig(
             await worker.stop()
 
 
-__all__ = ["ROOT", "FlowRig", "flow_rig", "print_trade", "stream_payloads", "until"]
+__all__ = ["ROOT", "FlowRig", "flow_rig", "stream_payloads"]

@@ -21,9 +21,10 @@ from chimera.domain.orders import OrderResult
 from chimera.risk import RiskLedger
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
-from tests.chimera.paper.venue_fixtures import ccxt_exchange
-from tests.flows.support import flow_rig, print_trade, stream_payloads, until
+from tests.chimera.paper.venue_fixtures import ccxt_exchange, print_trade
+from tests.flows.support import flow_rig, stream_payloads
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot
+from tests.harness.polling import until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -53,7 +54,7 @@ async def test_a_triggered_stop_is_recorded_and_its_take_profit_cancelled(
         tp = await pool.fetchrow("SELECT * FROM orders WHERE intent_id = $1", f"{entry_id}:tp")
 
         # The market trades through the stop: the venue turns it into a market sell.
-        print_trade(rig.venue, "perp", "BTCUSDT", sl["trigger_price"] - 1)
+        print_trade(rig.venue, sl["trigger_price"] - 1, kind="perp")
 
         async def closed() -> bool:
             states = await pool.fetch(

@@ -26,8 +26,9 @@ from chimera.risk import RiskLedger
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
 from tests.chimera.paper.venue_fixtures import ccxt_exchange
-from tests.flows.support import flow_rig, stream_payloads, until
+from tests.flows.support import flow_rig, stream_payloads
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot
+from tests.harness.polling import until
 
 pytestmark = pytest.mark.timeout(180)
 _INTENTS = msgspec.json.Decoder(OrderIntent)

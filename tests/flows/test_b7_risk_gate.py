@@ -25,8 +25,9 @@ from chimera.paper.faults import FaultRule
 from chimera.risk import RiskLedger, margin_units
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
-from tests.flows.support import flow_rig, stream_payloads, until
+from tests.flows.support import flow_rig, stream_payloads
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot
+from tests.harness.polling import until
 
 pytestmark = pytest.mark.timeout(180)
 B7_BINDINGS = ["s3-decide", "s4-intents", "s6-entry"]

@@ -8,10 +8,15 @@ need the trading side pass a plugin factory: ``running_venue(plugin_factory=make
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
+import msgspec
 import pytest
 
+from chimera.paper.market.events import MarketEvent, TradeMsg
+from chimera.paper.markets import VenueKind
 from chimera.paper.settings import PaperVenueConfig
 from chimera.paper.venue import PaperVenue, PluginFactory
 from chimera.venues.ccxt_factory import make_exchange
@@ -61,6 +66,27 @@ async def ccxt_exchange(venue: PaperVenue, kind: str) -> AsyncIterator[object]:
         yield exchange
     finally:
         await exchange.close()
+
+
+_trade_ids = itertools.count(10**12)
+
+
+def print_trade(
+    venue: PaperVenue,
+    price: Decimal,
+    *,
+    kind: VenueKind = "spot",
+    symbol: str = "BTCUSDT",
+    buyer_is_maker: bool = False,
+) -> None:
+    """Print one trade of 1 unit at ``price`` on the venue's market: fills what it crosses and
+    fires triggers, as a trade on the feed would."""
+    trade_id = next(_trade_ids)
+    now = venue.hub.clock.now_ms()
+    message = TradeMsg(s=symbol, t=trade_id, p=price, q=Decimal(1), m=buyer_is_maker, E=now, T=now)
+    data = msgspec.json.encode({"e": "trade", **msgspec.structs.asdict(message)})
+    stream = f"{symbol.lower()}@trade"
+    venue.hub.apply(MarketEvent(now, kind, symbol, "trade", stream, data, message))
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +22,7 @@ from chimera_workers.keys import PAYLOAD_FIELD
 from chimera_workers.topology import App
 from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
+from tests.harness.polling import until
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 BINDING = "s2-features"
@@ -189,16 +187,6 @@ async def enqueue(redis: RedisClient, stream: str, events: list[MarketEvent]) ->
         pipe.xadd(stream, entry_fields(event))  # type: ignore[arg-type]
     ids = await pipe.execute()
     return [i.decode() for i in ids]
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
-    """Wait for ``predicate`` to hold."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def drained(redis: RedisClient, symbol: str) -> bool:

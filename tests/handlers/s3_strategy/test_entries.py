@@ -36,7 +36,8 @@ from handlers.s3_strategy.engine import DecisionEngine
 from handlers.s3_strategy.runtime import RESOURCE_NAME
 from tests.chimera.paper.venue_fixtures import paper_settings, running_venue, venue_config
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot, write_topology
-from tests.handlers.s3_strategy.test_worker import INTENTS, entries, until
+from tests.handlers.s3_strategy.test_worker import INTENTS, entries
+from tests.harness.polling import until
 
 CCXT = {"FUT": ("perp", "BTC/USDT:USDT"), "SPOT": ("spot", "BTC/USDT")}
 SHORT = {"intercept": -2.0}  # p = 0.12: a sell

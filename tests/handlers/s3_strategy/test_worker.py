@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +20,7 @@ from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
 from handlers.s3_strategy.engine import DecisionEngine
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot, write_topology
+from tests.harness.polling import until
 
 DECISIONS = msgspec.json.Decoder(Decision)
 INTENTS = msgspec.json.Decoder(OrderIntent)
@@ -29,15 +28,6 @@ INTENTS = msgspec.json.Decoder(OrderIntent)
 
 async def entries(redis: RedisClient, stream: str, decoder: msgspec.json.Decoder) -> list:  # type: ignore[type-arg]
     return [decoder.decode(f[PAYLOAD_FIELD]) for _, f in await redis.xrange(stream)]
-
-
-async def until(predicate: Callable[[], object], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[misc]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def start_worker(tmp_path: Path, rclient: RedisClient, pool: asyncpg.Pool) -> Worker:

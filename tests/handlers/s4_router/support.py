@@ -7,7 +7,6 @@ intent ids unique (``new_id``): a client order id the venue saw before would be 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,7 +20,6 @@ import pytest
 from chimera import names
 from chimera.config.router import RouterConfig
 from chimera.domain.orders import OrderIntent, OrderResult
-from chimera.paper.market.events import MarketEvent, TradeMsg
 from chimera.paper.trading.plugin import make_plugin
 from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
@@ -129,7 +127,6 @@ async def flat(exchange: Any, symbol: str = "BTC/USDT:USDT") -> None:
 
 # --- SPOT brackets (OCO / GUARD) ---------------------------------------------------------------
 SPOT = "BTC/USDT"
-_trade_ids = itertools.count(10**12)
 
 
 @pytest.fixture
@@ -175,17 +172,6 @@ def spot_intent(
     }
     values.update(fields)
     return OrderIntent(**values)
-
-
-def print_trade(venue: PaperVenue, price: Decimal, *, buyer_is_maker: bool = False) -> None:
-    """Print one spot BTCUSDT trade of 1 BTC on the venue's market (fills what it crosses)."""
-    trade_id = next(_trade_ids)
-    now = venue.hub.clock.now_ms()
-    message = TradeMsg(
-        s="BTCUSDT", t=trade_id, p=price, q=Decimal(1), m=buyer_is_maker, E=now, T=now
-    )
-    data = msgspec.json.encode({"e": "trade", **msgspec.structs.asdict(message)})
-    venue.hub.apply(MarketEvent(now, "spot", "BTCUSDT", "trade", "btcusdt@trade", data, message))
 
 
 async def stream_statuses(redis: RedisClient, intent_id: str) -> list[tuple[str, str]]:

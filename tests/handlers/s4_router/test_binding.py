@@ -19,8 +19,8 @@ from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
 from handlers.s4_router.ids import client_order_id
 from tests.chimera.paper.venue_fixtures import ccxt_exchange
-from tests.chimera_workers.test_consumer import wait_for
 from tests.handlers.s4_router.support import FAST, flat, intent, results, venue, venue_orders
+from tests.harness.polling import until
 
 __all__ = ["venue"]  # fixture
 
@@ -90,7 +90,7 @@ async def test_intents_on_the_stream_route_once_and_twap_ticks_place_slices(
                 statuses = [r.status for r in await _results_of(rclient, entry.intent_id)]
                 return "FILLED" in statuses
 
-            await wait_for(filled, within=10)
+            await until(filled, within=10)
 
             # Let the second delivery finish too, then check the venue saw one order.
             async def acked() -> bool:
@@ -98,7 +98,7 @@ async def test_intents_on_the_stream_route_once_and_twap_ticks_place_slices(
                 groups = await rclient.xinfo_groups(names.ORD_INTENTS)
                 return all(g["pending"] == 0 and g["last-delivered-id"] == last for g in groups)
 
-            await wait_for(acked, within=10)
+            await until(acked, within=10)
             coid = client_order_id(entry.intent_id, "mk")
             assert len(await venue_orders(perp, PERP, coid)) == 1
             invalid = intent("bind-bad", symbol="NOPEUSDT")
@@ -107,7 +107,7 @@ async def test_intents_on_the_stream_route_once_and_twap_ticks_place_slices(
             async def rejected() -> bool:
                 return bool(await _results_of(rclient, invalid.intent_id))
 
-            await wait_for(rejected, within=10)
+            await until(rejected, within=10)
             (answer,) = await _results_of(rclient, invalid.intent_id)
             assert answer.status == "REJECTED" and "$.symbol" in answer.message
             twap = intent("bind-twap", exec="TWAP", qty="0.004", twap_slices=2,
@@ -119,7 +119,7 @@ async def test_intents_on_the_stream_route_once_and_twap_ticks_place_slices(
                 rows = await _results_of(rclient, twap.intent_id)
                 return sum(r.status == "FILLED" for r in rows) == 2
 
-            await wait_for(sliced, within=10)
+            await until(sliced, within=10)
             assert time.monotonic() - started >= 0.2
             await flat(perp)
     finally:

@@ -20,7 +20,6 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
 from handlers.s4_router.ids import client_order_id
-from tests.chimera_workers.test_consumer import wait_for
 from tests.handlers.s4_router.support import (
     FAST,
     SPOT,
@@ -32,6 +31,7 @@ from tests.handlers.s4_router.support import (
     venue,
     venue_orders,
 )
+from tests.harness.polling import until
 
 __all__ = ["spot", "venue"]  # fixtures
 
@@ -84,7 +84,7 @@ async def test_a_trade_through_the_trigger_on_the_market_stream_stops_the_guard_
         async def armed() -> bool:
             return await rclient.hget(key, "state") == b"ARMED"
 
-        await wait_for(armed, within=10)
+        await until(armed, within=10)
         now = int(time.time() * 1000)
         above, below = (
             TradeEvent(
@@ -105,7 +105,7 @@ async def test_a_trade_through_the_trigger_on_the_market_stream_stops_the_guard_
         async def fired() -> bool:
             return await rclient.hget(key, "state") == b"FIRED"
 
-        await wait_for(fired, within=10)
+        await until(fired, within=10)
         statuses = await stream_statuses(rclient, entry.intent_id)
         assert statuses[4:] == [("gt", "CANCELED"), ("gs", "PENDING"), ("gs", "FILLED")]
         rows = {r["client_order_id"]: r["status"] for r in await order_rows(pool, entry.intent_id)}

@@ -17,13 +17,13 @@ from handlers.s4_router import guard
 from handlers.s4_router.errors import IntentUnprocessable
 from handlers.s4_router.ids import client_order_id
 from handlers.s4_router.runtime import RouterRuntime
+from tests.chimera.paper.venue_fixtures import print_trade
 from tests.handlers.s4_router.support import (
     SPOT,
     bracket,
     fill_rows,
     make_router,
     order_rows,
-    print_trade,
     results,
     runtime,
     spot,

@@ -17,9 +17,9 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
 from tests.chimera.paper.venue_fixtures import ccxt_exchange
-from tests.chimera_workers.test_consumer import wait_for
 from tests.handlers.s4_router.support import flat, venue
 from tests.handlers.s5_reconciler.test_reconcile import open_ids, place_orphans
+from tests.harness.polling import until
 
 __all__ = ["venue"]  # fixture
 
@@ -62,7 +62,7 @@ async def test_the_schedule_cancels_orphans_and_marks_the_run(
                 marked = await rclient.exists(names.RECON_LAST_RUN_TS)
                 return bool(marked) and not orphans & await open_ids(perp)
 
-            await wait_for(reconciled, within=10)
+            await until(reconciled, within=10)
         finally:
             await worker.stop()
         kinds = await pool.fetch("SELECT DISTINCT kind FROM strategy_events")
