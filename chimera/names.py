@@ -82,6 +82,11 @@ def risk_concurrency_key(symbol: str) -> str:
     return f"risk:{{budget}}:concurrency:{symbol}"
 
 
+def risk_add_on_slot_key(symbol: str) -> str:
+    """Return the counter of S6's add-on reservations on ``symbol`` (``{budget}`` slot)."""
+    return f"risk:{{budget}}:adds:{symbol}"
+
+
 # S3's reservations (chimera.risk): the ledger records, in the same {budget} slot as the counters.
 RISK_RESERVATIONS = "risk:{budget}:res:"
 
@@ -131,3 +136,29 @@ def guard_above_index_key(symbol: str) -> str:
 
 # S5: the epoch-ms time of the last reconcile run that succeeded (spec §A S5).
 RECON_LAST_RUN_TS = "recon:{last_run_ts}"
+
+
+# S6's manage tick (B3), per position (pos_id = the entry's intent id). Each is its own key:
+# no script touches two of them, so they need no common hash tag.
+def pos_sl_level_key(pos_id: str) -> str:
+    """Return the hash of the position's managed stop (level, price, qty, intent, pending)."""
+    return f"pos:{{sl}}:level:{pos_id}"
+
+
+def pos_tp_ladder_key(pos_id: str) -> str:
+    """Return the count of the position's partial take-profit steps already executed."""
+    return f"pos:{{tp}}:ladder:{pos_id}"
+
+
+def pos_adds_key(pos_id: str) -> str:
+    """Return the position's add-on count (``add_on_count``)."""
+    return f"pos:{{adds}}:{pos_id}"
+
+
+def pos_lock_key(pos_id: str) -> str:
+    """Return the lock S6 holds while it changes the position (spec §0: ``lock:{pos}:<pos_id>``)."""
+    return f"lock:{{pos}}:{pos_id}"
+
+
+# S6: positions already reported STAGNATED (SET of pos_id), so the event goes out once.
+POS_STAGNATED = "pos:{events}:stagnated"

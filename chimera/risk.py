@@ -28,6 +28,10 @@ MARGIN_UNIT = Decimal("0.01")
 """One unit of ``risk:{budget}:fut_margin:inuse``: a USDT cent."""
 
 
+# Add-ons are capped per position by S6's config, not by a per-symbol slot.
+_ADD_ON_SLOT_CAP = 1_000_000
+
+
 def margin_units(margin_usdt: Decimal) -> int:
     """Return ``margin_usdt`` in whole cents, rounded up (never under-reserve)."""
     return int((margin_usdt / MARGIN_UNIT).to_integral_value(rounding=ROUND_CEILING))
@@ -59,6 +63,19 @@ class RiskLedger:
         if reservation.ok and not reservation.duplicate:
             await self.mirror(symbol)
         return reservation
+
+    async def reserve_add_on(
+        self, add_id: str, symbol: str, margin_usdt: Decimal, risk: RiskConfig
+    ) -> Reservation:
+        """Hold an add-on's margin (S6, B3) without taking a concurrency unit: an add-on grows a
+        position that already holds one. Released with the position (``release``)."""
+        return await self.ledger.reserve(
+            add_id,
+            margin_units(margin_usdt),
+            names.risk_add_on_slot_key(symbol),
+            total_cap=margin_units(risk.fut_margin_cap_usdt),
+            slot_cap=_ADD_ON_SLOT_CAP,
+        )
 
     async def release(self, signal_id: str, symbol: str) -> bool:
         """Give back the entry's margin and concurrency unit; True only the first time."""

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import msgspec
 
+from chimera.config.manage import ManageConfig
 from chimera.domain.features import RegimeLabel
 
 _ONE = Decimal(1)
@@ -57,6 +58,8 @@ class PositionsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Factors on both distances per market regime (none when the regime is unknown).
     regime_sl_mult: RegimeMultipliers = RegimeMultipliers()
     regime_tp_mult: RegimeMultipliers = RegimeMultipliers()
+    # The manage tick (B3): lock ladder, partial take-profit, add-ons, stagnation.
+    manage: ManageConfig = ManageConfig()
 
     def __post_init__(self) -> None:
         # msgspec cannot constrain Decimal fields, so they are checked here.

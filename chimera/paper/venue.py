@@ -86,7 +86,7 @@ class PaperVenue:
             return
         target = self.hub.clock.now_ms()
         while self._driver is not None and not self._driver.done():
-            if self.hub.last_event_ms >= target:
+            if self.hub.caught_up or self.hub.last_event_ms >= target:
                 return
             await asyncio.sleep(0.01)
 

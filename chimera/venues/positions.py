@@ -33,6 +33,7 @@ class VenuePosition(msgspec.Struct, frozen=True):
     entry_price: Decimal | None = None
     mark_price: Decimal | None = None
     unrealized_pnl: Decimal | None = None
+    liquidation_price: Decimal | None = None  # futures only; None when the venue reports none
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -54,6 +55,7 @@ def parse_position_risk(info: dict[str, Any]) -> VenuePosition | None:
         entry_price=_dec(info.get("entryPrice")),
         mark_price=_dec(info.get("markPrice")),
         unrealized_pnl=_dec(info.get("unRealizedProfit", info.get("unrealizedProfit"))),
+        liquidation_price=_dec(info.get("liquidationPrice")),
     )
 
 

@@ -1,69 +1,181 @@
-"""B7 step 2 for an entry closed by its own stops: give the reservation back once flat.
+"""Closing a position (B7 step 2, spec S6 "release quota"): once flat, settle it exactly once.
 
-A FUT entry's protective legs (``SL`` / ``TP`` intents whose ``pos_id`` is the entry's intent
-id) reduce the position that entry opened. When a protective leg reports ``FILLED``, the entry
-is closed if it is over (no order of it still open, every TWAP slice placed) and its stops and
-take-profits have executed as much as it filled; S3's reservation (id = ``signal_id``) is then
-released — at most once, however often the result is delivered (the ledger keeps a tombstone).
+Every order that shrinks a position (``SL`` / ``TP`` / ``EXIT`` / ``REDUCE``) reports its fills on
+``ord:{results}``. When such a result finds the position flat — its entry and add-ons over (no
+order still open, every TWAP slice placed) and its closing orders filled at least what they
+opened (``position``) — S6:
 
-Closing positions any other way (S6's exits, S5's repairs) and ``pos:events`` belong to the
-position lifecycle (issue D); they will call the same release.
+1. releases S3's reservation (id = ``signal_id``) and every add-on's (id = the add-on's intent
+   id); the ledger releases an id at most once, however often the result is delivered;
+2. cancels the position's reduce-only orders still open (the other per-leg take-profits, an
+   older stop), through S4, when the worker has S4's ``s4_router`` resource;
+3. writes the CLOSED snapshot (id ``<pos_id>:CLOSED``) and drops ``pos:{sl}`` / ``pos:{tp}`` /
+   ``pos:{adds}``;
+4. emits ``pos:events`` EXIT (at-least-once: a redelivered result emits it again; consumers
+   key it by ``pos_id``).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+import logging
 
 import asyncpg
 
+from chimera import names
+from chimera.config.bundle import ConfigBundle
 from chimera.domain.orders import OrderResult
+from chimera.domain.positions import PositionEvent, PositionSnapshot
 from chimera.risk import RiskLedger
-from chimera_workers.connections import RedisClient
-from chimera_workers.errors import ConfigError
+from chimera_workers import Context
+from chimera_workers.errors import ConfigError, Retry
+from chimera_workers.locks import FencedLock
+from handlers.s4_router.errors import IntentBusy, IntentNotFound
+from handlers.s4_router.handlers import RedisSink, router_for
+from handlers.s4_router.router import CancelRequest
+from handlers.s4_router.runtime import RESOURCE_NAME
 from handlers.s6_positions.ends import twap_slices
 from handlers.s6_positions.legs import is_slice
+from handlers.s6_positions.position import Position, load_position, open_protective_orders
+from handlers.s6_positions.snapshots import write_snapshots
+from handlers.s6_positions.state import forget
 
+log = logging.getLogger(__name__)
+
+CLOSING = frozenset({"SL", "TP", "EXIT", "REDUCE"})
 PROTECTIVE = frozenset({"SL", "TP"})
-_OPEN = frozenset({"PENDING", "UNKNOWN", "NEW", "PARTIALLY_FILLED"})
-_ROWS = (
-    "SELECT purpose, status, filled_qty, client_order_id, signal_id FROM orders "
-    "WHERE intent_id = $1 OR (pos_id = $1 AND purpose IN ('SL', 'TP'))"
-)
+ENTRY_SUFFIX = ":entry"
+_SLICE_ROWS = "SELECT client_order_id FROM orders WHERE intent_id = $1 AND purpose = 'ENTRY'"
 
 
-async def entry_closed(db: asyncpg.Pool, entry_intent_id: str) -> tuple[bool, str | None]:
-    """Tell whether the entry is over and flat again; also return its signal id."""
-    rows = await db.fetch(_ROWS, entry_intent_id)
-    entry = [r for r in rows if r["purpose"] not in PROTECTIVE]
-    if not entry or any(r["status"] in _OPEN for r in entry):
-        return False, None
-    slices = [r for r in entry if is_slice(r["client_order_id"].rpartition(".")[2])]
-    if slices:
-        expected = await twap_slices(db, entry_intent_id)
-        if expected is None or len(slices) < expected:
-            return False, None
-    opened = sum((r["filled_qty"] for r in entry), Decimal(0))
-    closed = sum((r["filled_qty"] for r in rows if r["purpose"] in PROTECTIVE), Decimal(0))
-    signal_id = next((r["signal_id"] for r in entry if r["signal_id"]), None)
-    return opened > 0 and closed >= opened, signal_id
+def reservation_of(pos_id: str, signal_id: str | None) -> str | None:
+    """Return the B7 reservation id of an entry: its signal id (S3 entries: ``<signal>:entry``)."""
+    if signal_id:
+        return signal_id
+    if pos_id.endswith(ENTRY_SUFFIX):
+        return pos_id.removesuffix(ENTRY_SUFFIX)
+    return None  # an entry not from S3 (POST /orders) reserved nothing
 
 
-async def release_if_closed(
-    event: OrderResult, redis: RedisClient, db: asyncpg.Pool | None, tombstone_ttl_ms: int
-) -> bool:
-    """Release the B7 reservation of the entry ``event`` (a filled SL/TP leg) if it is flat."""
+async def _slices_placed(db: asyncpg.Pool, pos_id: str) -> bool:
+    legs = [r["client_order_id"].rpartition(".")[2] for r in await db.fetch(_SLICE_ROWS, pos_id)]
+    slices = [leg for leg in legs if is_slice(leg)]
+    if not slices:
+        return True
+    expected = await twap_slices(db, pos_id)
+    return expected is not None and len(slices) >= expected
+
+
+async def closed_position(db: asyncpg.Pool, pos_id: str) -> Position | None:
+    """Return the position if it is over and flat, else None."""
+    position = await load_position(db, pos_id)
+    if position is None or position.working or position.opened_qty <= 0:
+        return None
+    if position.closed_qty < position.opened_qty:
+        return None
+    return position if await _slices_placed(db, pos_id) else None
+
+
+async def _cancel_leftovers(ctx: Context, db: asyncpg.Pool, position: Position) -> list[str]:
+    leftovers = await open_protective_orders(db, position.pos_id)
+    if not leftovers:
+        return []
+    if RESOURCE_NAME not in ctx.resources.extra:
+        log.warning(
+            "position %s is flat but %d reduce-only orders stay open: this worker has no %r "
+            "resource to cancel them", position.pos_id, len(leftovers), RESOURCE_NAME,
+        )
+        return []
+    router = router_for(ctx, RedisSink(ctx.redis))
+    cancelled = []
+    for intent_id in sorted({o.intent_id for o in leftovers}):
+        try:
+            await router.cancel(CancelRequest(intent_id=intent_id, reason="position closed"))
+        except (IntentBusy, IntentNotFound) as exc:
+            log.warning("could not cancel %s of closed %s: %s", intent_id, position.pos_id, exc)
+            continue
+        cancelled.append(intent_id)
+    return cancelled
+
+
+async def settle_close(event: OrderResult, ctx: Context, config: ConfigBundle, rev: int) -> bool:
+    """Settle the position of ``event`` (a closing leg that filled) if it is flat now."""
     if event.pos_id is None:
         return False
-    if db is None:
+    if ctx.db is None:
         raise ConfigError(
             "S6 needs PostgreSQL to tell when a position is closed",
             hint="run the s6-entry binding in a worker with a database URL",
         )
-    closed, signal_id = await entry_closed(db, event.pos_id)
-    if not closed or signal_id is None:
+    # Under the position's lock: the manage tick must not place a stop while this settles it.
+    lock = FencedLock(
+        ctx.redis, names.pos_lock_key(event.pos_id), ttl_ms=config.positions.manage.lock_ttl_ms
+    )
+    token = await lock.acquire()
+    if token is None:
+        raise Retry(f"position {event.pos_id} is being managed", delay_ms=500)
+    try:
+        return await _settle(event, ctx, ctx.db, config, rev)
+    finally:
+        await lock.release(token)
+
+
+async def _settle(
+    event: OrderResult, ctx: Context, db: asyncpg.Pool, config: ConfigBundle, rev: int
+) -> bool:
+    assert event.pos_id is not None
+    position = await closed_position(db, event.pos_id)
+    if position is None:
         return False
-    ledger = RiskLedger(redis, tombstone_ttl_ms=tombstone_ttl_ms)
-    return await ledger.release(signal_id, event.symbol)
+    ledger = RiskLedger(ctx.redis, tombstone_ttl_ms=config.risk.tombstone_ttl_ms)
+    signal_id = reservation_of(position.pos_id, position.signal_id)
+    if signal_id is not None:
+        await ledger.release(signal_id, position.symbol)
+    for add_id in position.add_intents:
+        await ledger.release(add_id, position.symbol)
+    cancelled = await _cancel_leftovers(ctx, db, position)
+    await write_snapshots(db, [_closed(position, event, rev, cancelled)])
+    await forget(ctx.redis, position.pos_id)
+    await ctx.redis.srem(names.POS_STAGNATED, position.pos_id)
+    ctx.emit(
+        names.POS_EVENTS,
+        PositionEvent(
+            pos_id=position.pos_id,
+            kind="EXIT",
+            symbol=position.symbol,
+            side=position.side,
+            qty=position.closed_qty,
+            ts_ms=event.ts_ms,
+            price=event.avg_price,
+            entry_price=position.entry_price,
+            signal_id=position.signal_id,
+            reason=f"{event.purpose} {event.intent_id}",
+        ),
+    )
+    return True
 
 
-__all__ = ["PROTECTIVE", "entry_closed", "release_if_closed"]
+def _closed(
+    position: Position, event: OrderResult, rev: int, cancelled: list[str]
+) -> PositionSnapshot:
+    note = f"closed by {event.purpose} {event.intent_id}"
+    if cancelled:
+        note += f"; cancelled {', '.join(cancelled)}"
+    return PositionSnapshot(
+        snapshot_id=f"{position.pos_id}:CLOSED",
+        pos_id=position.pos_id,
+        symbol=position.symbol,
+        side=position.side,
+        status="CLOSED",
+        qty=position.open_qty,
+        opened_qty=position.opened_qty,
+        closed_qty=position.closed_qty,
+        entry_price=position.entry_price,
+        source="EVENT",
+        ts_ms=event.ts_ms,
+        mark_price=event.avg_price,
+        reason=note[:500],
+        config_rev=rev,
+    )
+
+
+__all__ = ["CLOSING", "PROTECTIVE", "closed_position", "reservation_of", "settle_close"]

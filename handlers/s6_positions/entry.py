@@ -22,42 +22,27 @@ from __future__ import annotations
 from decimal import Decimal
 
 from chimera import names
-from chimera.config.bundle import ConfigBundle, load_bundle
+from chimera.config.bundle import ConfigBundle
 from chimera.domain.orders import OrderResult
 from chimera.protection import protective_prices
 from chimera.risk import RiskLedger
 from chimera_workers import Context
 from chimera_workers.connections import RedisClient
-from chimera_workers.errors import ConfigError, PayloadError
-from handlers.s6_positions.close import PROTECTIVE, release_if_closed
+from chimera_workers.errors import PayloadError
+from handlers.s6_positions.close import CLOSING, reservation_of, settle_close
+from handlers.s6_positions.config import s6_config
 from handlers.s6_positions.ends import ended_empty
 from handlers.s6_positions.legs import LegOutcome, ended_legs, record_leg
 from handlers.s6_positions.market import current_regime, latest_atr
 from handlers.s6_positions.protection import protective_intents
 
-ENTRY_SUFFIX = ":entry"
 ENDED = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
 PROTECTION_TTL_MS = 7 * 86_400_000
-_FILE_BUNDLE: list[ConfigBundle] = []
 
 
 def leg_of(client_order_id: str) -> str:
     """Return S4's leg of an order (``mk``, ``mm``, ...), or "" for an intent refused unsent."""
     return client_order_id.rpartition(".")[2] if client_order_id else ""
-
-
-def _config(ctx: Context) -> tuple[ConfigBundle, int]:
-    if isinstance(ctx.config, ConfigBundle):
-        return ctx.config, ctx.config_rev
-    if ctx.config is not None:
-        raise ConfigError(
-            f"S6 needs a ConfigBundle, the worker has {type(ctx.config).__name__}",
-            hint="set `config: {loader: chimera.config.store:worker_loader}` in streams.yaml",
-        )
-    # No `config:` section: run on the bundle file as revision 0 (read once).
-    if not _FILE_BUNDLE:
-        _FILE_BUNDLE.append(load_bundle())
-    return _FILE_BUNDLE[0], 0
 
 
 def _parse_prices(raw: bytes | str) -> tuple[Decimal, Decimal]:
@@ -112,11 +97,7 @@ async def protect(
 
 def reservation_id(event: OrderResult) -> str | None:
     """Return the B7 reservation id of an entry: its signal id (S3 entries: ``<signal>:entry``)."""
-    if event.signal_id:
-        return event.signal_id
-    if event.intent_id.endswith(ENTRY_SUFFIX):
-        return event.intent_id.removesuffix(ENTRY_SUFFIX)
-    return None  # an entry not from S3 (POST /orders) reserved nothing
+    return reservation_of(event.intent_id, event.signal_id)
 
 
 async def settle_empty(event: OrderResult, leg: str, ctx: Context, rev: int) -> None:
@@ -128,7 +109,7 @@ async def settle_empty(event: OrderResult, leg: str, ctx: Context, rev: int) -> 
         return
     legs = await ended_legs(ctx.redis, event.intent_id)
     if await ended_empty(event, leg, legs, ctx.db):
-        config, _ = _config(ctx)
+        config, _ = s6_config(ctx)
         ledger = RiskLedger(ctx.redis, tombstone_ttl_ms=config.risk.tombstone_ttl_ms)
         await ledger.release(signal_id, event.symbol)
 
@@ -137,15 +118,15 @@ async def on_order_result(event: OrderResult, ctx: Context) -> None:
     """Protect a filled leg of a FUT entry, release an empty or closed one, ignore the rest."""
     if event.market != "FUT" or event.status not in ENDED:
         return
-    if event.purpose in PROTECTIVE:
+    if event.purpose in CLOSING:
         if event.filled_qty > 0:
-            config, _ = _config(ctx)
-            await release_if_closed(event, ctx.redis, ctx.db, config.risk.tombstone_ttl_ms)
+            config, rev = s6_config(ctx)
+            await settle_close(event, ctx, config, rev)
         return
     if event.purpose != "ENTRY":
         return
     leg = leg_of(event.client_order_id)
-    config, rev = _config(ctx)
+    config, rev = s6_config(ctx)
     if event.filled_qty > 0 or event.status == "FILLED":
         await protect(event, leg, ctx, config, rev)
     else:

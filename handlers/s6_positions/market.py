@@ -9,11 +9,15 @@ import msgspec
 
 from chimera import names
 from chimera.domain.features import FeatureEvent, RegimeLabel, RegimeState
+from chimera.domain.market import BookEvent, MarketEvent, TradeEvent
 from chimera_workers.connections import RedisClient
 from chimera_workers.keys import PAYLOAD_FIELD
 
 _FEATURES = msgspec.json.Decoder(FeatureEvent)
 _REGIME = msgspec.json.Decoder(RegimeState)
+_MARKET = msgspec.json.Decoder(MarketEvent)
+# How far back to look for a book or trade among the latest entries (bars interleave).
+_MARK_LOOKBACK = 20
 
 
 async def latest_atr(redis: RedisClient, symbol: str) -> Decimal | None:
@@ -30,6 +34,27 @@ async def latest_atr(redis: RedisClient, symbol: str) -> Decimal | None:
     except (KeyError, msgspec.ValidationError, msgspec.DecodeError):
         return None  # an unreadable snapshot is an unknown ATR: the percentage fallback applies
     return None if atr is None else Decimal(repr(atr))
+
+
+async def latest_mark(redis: RedisClient, symbol: str) -> Decimal | None:
+    """Return the latest perp mid (or trade price) S1 published for ``symbol`` (None: none).
+
+    Corrupt entries are skipped, not guessed at: S6 then manages nothing on that symbol.
+    """
+    entries: list[tuple[bytes, dict[bytes, bytes]]]
+    entries = await redis.xrevrange(  # type: ignore[assignment]
+        names.mkt_stream("perp", symbol), count=_MARK_LOOKBACK
+    )
+    for _, fields in entries:
+        try:
+            event = _MARKET.decode(fields[PAYLOAD_FIELD]).event
+        except (KeyError, msgspec.ValidationError, msgspec.DecodeError):
+            continue
+        if isinstance(event, BookEvent):
+            return event.mid
+        if isinstance(event, TradeEvent):
+            return event.price
+    return None
 
 
 def parse_regime(raw: bytes | str | None, now_ms: int) -> RegimeLabel | None:
@@ -53,4 +78,4 @@ async def current_regime(redis: RedisClient, now_ms: int | None = None) -> Regim
     return parse_regime(raw, int(time.time() * 1000) if now_ms is None else now_ms)
 
 
-__all__ = ["current_regime", "latest_atr", "parse_regime"]
+__all__ = ["current_regime", "latest_atr", "latest_mark", "parse_regime"]

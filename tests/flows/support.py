@@ -60,10 +60,16 @@ async def flow_rig(
     config: ConfigBundle,
     bindings: list[str],
     schedules: list[str] | None = None,
+    venue_overrides: dict[str, Any] | None = None,
 ) -> AsyncIterator[FlowRig]:
-    """Yield a running ``FlowRig``; stop the worker and the venue after."""
+    """Yield a running ``FlowRig``; stop the worker and the venue after.
+
+    ``venue_overrides`` change the paper venue's config (e.g. ``speed`` near 0 freezes the
+    synthetic market after its warm-up, so only the test's printed trades move the price).
+    """
     state = tmp_path / "venue"
-    async with running_venue(venue_config(state_dir=str(state)), make_plugin) as venue:
+    settings = venue_config(state_dir=str(state), **(venue_overrides or {}))
+    async with running_venue(settings, make_plugin) as venue:
         rev = await store.insert_bundle(pool, config, name="flow")
         await store.activate(pool, redis, rev, by="flow-test")
         app = load_app(ROOT / "streams.yaml")

@@ -93,6 +93,7 @@ class MarketHub:
         self.clock = clock
         self.mode = mode
         self.finished = False
+        self.caught_up = False
         self.events_applied = 0
         self.last_event_ms = 0
         self._instruments = {(m.kind, m.symbol): _Instrument(m) for m in markets}
@@ -191,7 +192,12 @@ class MarketHub:
         """Apply the source's events at their venue times; return when the source ends."""
         wait_until = self.clock.wait_until
         apply = self.apply
+        now_ms = self.clock.now_ms
         for item in source:
+            if item.ts_ms > now_ms():
+                # Everything up to venue time "now" is applied: the warm-up is over, even when
+                # the next event is far off (a venue run at a crawl to freeze its market).
+                self.caught_up = True
             await wait_until(item.ts_ms)
             apply(item)
         self.finished = True

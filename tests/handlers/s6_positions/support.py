@@ -38,6 +38,7 @@ def make_app(directory: Path) -> App:
         "streams": [
             {"name": names.ORD_RESULTS, "type": "chimera.domain.orders:OrderResult"},
             {"name": names.ORD_INTENTS, "type": "chimera.domain.orders:OrderIntent"},
+            {"name": names.POS_EVENTS, "type": "chimera.domain.positions:PositionEvent"},
         ],
         "bindings": [
             {
@@ -123,10 +124,14 @@ class Deliverer:
             entry_fields(event),
         )
         await on_order_result(event, ctx)
-        assert all(stream == names.ORD_INTENTS for stream, _ in ctx.emits)
+        assert all(stream in (names.ORD_INTENTS, names.POS_EVENTS) for stream, _ in ctx.emits)
         for stream, fields in ctx.emits:
             await self.redis.xadd(stream, fields)  # type: ignore[arg-type]
-        return [_INTENT.decode(fields[PAYLOAD_FIELD]) for _, fields in ctx.emits]
+        return [
+            _INTENT.decode(fields[PAYLOAD_FIELD])
+            for stream, fields in ctx.emits
+            if stream == names.ORD_INTENTS
+        ]
 
     async def send(self, event: OrderResult) -> list[OrderIntent]:
         """Add ``event`` to ``ord:{results}`` and deliver it once."""

@@ -1,0 +1,337 @@
+"""S6's manage step for one position (B3): partial take-profit, add-on, lock ladder, snapshot.
+
+For each open position, under ``lock:{pos}:<pos_id>`` (TTL; a position another process is
+managing is skipped this time):
+
+1. finish a stop replacement a crash interrupted (``pending``, see ``stops``);
+2. the move in R since the entry (``ladder``) from the latest perp price;
+3. partial take-profits the move reached, each once (``pos:{tp}:ladder``): a reduce-only market
+   order of the step's fraction of the opened quantity (purpose ``REDUCE``);
+4. an add-on when due (``pos:{adds}``): its margin is reserved in the B7 budget first (no
+   concurrency unit), refused → skipped; never while the kill switch is on; sized by the health
+   grade's factor (B9);
+5. the stop the move earns, or a re-sized one after an add-on: ``stops.replace_stop``;
+6. a ``positions_snapshots`` row, and ``pos:events`` entries for what changed (STAGNATED once).
+
+Closing is not done here: every fill reaches ``ord:{results}``, and ``close`` handles a position
+that became flat, whichever order flattened it.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import asyncpg
+import msgspec
+
+from chimera import names
+from chimera.config.bundle import ConfigBundle
+from chimera.domain.orders import OrderIntent, Purpose, Side
+from chimera.domain.positions import (
+    PositionEvent,
+    PositionEventKind,
+    PositionSnapshot,
+    SnapshotSource,
+)
+from chimera.protection import protective_prices
+from chimera.risk import RiskLedger
+from chimera_workers.locks import FencedLock
+from handlers.s4_router.errors import (
+    IntentBusy,
+    IntentConflict,
+    IntentInvalid,
+    IntentUnprocessable,
+    IntentUnsupported,
+)
+from handlers.s4_router.router import Router
+from handlers.s6_positions import ladder
+from handlers.s6_positions.market import current_regime, latest_atr
+from handlers.s6_positions.position import Position, load_position
+from handlers.s6_positions.state import (
+    ManagedStop,
+    PositionState,
+    next_gen,
+    read_state,
+    record_count,
+)
+from handlers.s6_positions.stops import replace_stop
+
+log = logging.getLogger(__name__)
+
+_OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
+
+
+class MarketView(msgspec.Struct, frozen=True):
+    """What one tick knows about the market and the system."""
+
+    marks: dict[str, Decimal]
+    liquidations: dict[str, Decimal]
+    health: str
+    kill_switch: bool
+    now_ms: int
+
+
+class PositionManager:
+    """Manages positions for one tick (or one ``POST /positions/manage``)."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        db: asyncpg.Pool,
+        config: ConfigBundle,
+        rev: int,
+        source: SnapshotSource,
+    ) -> None:
+        self.router = router
+        self.redis = router.redis
+        self.db = db
+        self.config = config
+        self.manage = config.positions.manage
+        self.rev = rev
+        self.source = source
+        self.events: list[PositionEvent] = []
+
+    async def run(self, position: Position, view: MarketView) -> PositionSnapshot | None:
+        """Manage ``position`` under its lock; None when another process holds the lock."""
+        lock = FencedLock(
+            self.redis, names.pos_lock_key(position.pos_id), ttl_ms=self.manage.lock_ttl_ms
+        )
+        token = await lock.acquire()
+        if token is None:
+            return None
+        try:
+            return await self._manage(position, view)
+        finally:
+            await lock.release(token)
+
+    # --- the steps --------------------------------------------------------------------------
+    async def _manage(self, position: Position, view: MarketView) -> PositionSnapshot:
+        state = await read_state(self.redis, position.pos_id)
+        notes: list[str] = []
+        if state.pending is not None:
+            notes.append(await self._place(position, state.pending, view.now_ms))
+            state = await read_state(self.redis, position.pos_id)
+        mark = view.marks.get(position.symbol)
+        if position.working or mark is None or position.entry_price is None:
+            why = "ENTRY_WORKING" if position.working else "NO_PRICE"
+            return self._snapshot(position, state, view, mark, None, [*notes, why])
+        first_stop = await self._first_stop(position)
+        r = ladder.risk_per_unit(position.entry_price, first_stop)
+        if r is None:
+            return self._snapshot(position, state, view, mark, None, [*notes, "NO_RISK_UNIT"])
+        move = ladder.move_in_r(position, mark, r)
+        position, state = await self._take_profits(position, state, move, mark, view, notes)
+        if position.open_qty <= 0:
+            return self._snapshot(position, state, view, mark, move, notes)
+        level = ladder.earned_level(self.manage, move, state.level)
+        position, state = await self._add_on(position, state, move, level, mark, view, notes)
+        stale = state.stop is not None and position.opened_qty > state.stop.covers
+        if level > 0 and (level > state.level or stale):
+            exponent = int(first_stop.as_tuple().exponent)
+            price = ladder.stop_price(position, self.manage, level, r, exponent)
+            gen = await next_gen(self.redis, position.pos_id)
+            stop = ManagedStop(
+                level=level,
+                price=price,
+                qty=position.open_qty,
+                covers=position.opened_qty,
+                intent_id=f"{position.pos_id}:sl@{level}.{gen}",
+                gen=gen,
+            )
+            notes.append(await self._place(position, stop, view.now_ms))
+            state = await read_state(self.redis, position.pos_id)
+        await self._stagnation(position, move, mark, view, notes)
+        return self._snapshot(position, state, view, mark, move, notes)
+
+    async def _place(self, position: Position, stop: ManagedStop, now_ms: int) -> str:
+        note = await replace_stop(self.router, self.db, position, stop, self.rev, now_ms)
+        if note.startswith("STOP_RAISED"):
+            self._event(position, "STOP_RAISED", stop.qty, now_ms, stop.intent_id, stop.price)
+        return note
+
+    async def _first_stop(self, position: Position) -> Decimal:
+        assert position.entry_price is not None
+        pinned = await self.redis.get(names.entry_protection_key(position.pos_id))
+        if pinned is not None:
+            text = pinned.decode() if isinstance(pinned, bytes) else str(pinned)
+            return Decimal(text.partition("|")[0])
+        # No pinned stop (expired, or an entry S6 never protected): price it as S6 would now.
+        atr = await latest_atr(self.redis, position.symbol)
+        regime = await current_regime(self.redis)
+        sl, _ = protective_prices(
+            position.side, position.entry_price, atr, self.config.positions, regime
+        )
+        return sl
+
+    async def _take_profits(
+        self,
+        position: Position,
+        state: PositionState,
+        move: Decimal,
+        mark: Decimal,
+        view: MarketView,
+        notes: list[str],
+    ) -> tuple[Position, PositionState]:
+        for step in ladder.take_profit_steps_due(self.manage, move, state.tp_done):
+            qty = ladder.take_profit_qty(self.manage, step, position)
+            intent_id = f"{position.pos_id}:ptp@{step}"
+            if qty > 0:
+                filled = await self._market(position, intent_id, qty, "REDUCE", view.now_ms)
+                notes.append(f"PARTIAL_TP step={step} filled={filled}")
+                if filled > 0:
+                    self._event(position, "PARTIAL_TP", filled, view.now_ms, intent_id, mark)
+            await record_count(self.redis, names.pos_tp_ladder_key(position.pos_id), step + 1)
+            state = msgspec.structs.replace(state, tp_done=step + 1)
+            position = await load_position(self.db, position.pos_id) or position
+            if position.open_qty <= 0:
+                break
+        return position, state
+
+    async def _add_on(
+        self,
+        position: Position,
+        state: PositionState,
+        move: Decimal,
+        level: int,
+        mark: Decimal,
+        view: MarketView,
+        notes: list[str],
+    ) -> tuple[Position, PositionState]:
+        if view.kill_switch or not ladder.add_on_due(self.manage, move, state.adds, level):
+            return position, state
+        factor = self.manage.health_size_mult.of(view.health)
+        qty = self.manage.add_ons.size_fraction * position.entry_qty * factor
+        if qty <= 0:
+            notes.append(f"ADD_ON_SKIPPED health={view.health}")
+            return position, state
+        intent_id = f"{position.pos_id}:add@{state.adds}"
+        risk = self.config.risk
+        ledger = RiskLedger(self.redis, tombstone_ttl_ms=risk.tombstone_ttl_ms)
+        reservation = await ledger.reserve_add_on(
+            intent_id, position.symbol, qty * mark / risk.leverage, risk
+        )
+        if not reservation.ok:
+            notes.append(f"ADD_ON_REFUSED {reservation.refused_by}")
+            return position, state
+        filled = await self._market(position, intent_id, qty, "ADD", view.now_ms, opposite=False)
+        if filled <= 0:
+            await ledger.release(intent_id, position.symbol)
+        else:
+            self._event(position, "ADD_ON", filled, view.now_ms, intent_id, mark)
+        adds = state.adds + 1
+        await record_count(self.redis, names.pos_adds_key(position.pos_id), adds)
+        notes.append(f"ADD_ON n={adds} filled={filled}")
+        position = await load_position(self.db, position.pos_id) or position
+        return position, msgspec.structs.replace(state, adds=adds)
+
+    async def _market(
+        self,
+        position: Position,
+        intent_id: str,
+        qty: Decimal,
+        purpose: Purpose,
+        now_ms: int,
+        *,
+        opposite: bool = True,
+    ) -> Decimal:
+        intent = OrderIntent(
+            intent_id=intent_id,
+            market="FUT",
+            symbol=position.symbol,
+            side=_OPPOSITE[position.side] if opposite else position.side,
+            qty=qty,
+            exec="MARKET",
+            purpose=purpose,
+            reduce_only=opposite,
+            signal_id=position.signal_id,
+            pos_id=position.pos_id,
+            config_rev=self.rev,
+            created_ts_ms=now_ms,
+        )
+        try:
+            outcome = await self.router.submit(intent)
+        except IntentBusy:
+            return Decimal(0)  # S4 is on it in another process; its result reaches ord:{results}
+        except (IntentInvalid, IntentUnsupported, IntentUnprocessable, IntentConflict) as exc:
+            # E.g. a fraction below the lot size: the step is spent, the position unchanged.
+            log.warning("S4 refused %s: %s", intent_id, exc.message)
+            return Decimal(0)
+        return sum((r.filled_qty for r in outcome.results), Decimal(0))
+
+    async def _stagnation(
+        self, position: Position, move: Decimal, mark: Decimal, view: MarketView, notes: list[str]
+    ) -> None:
+        if not ladder.stagnant(self.manage, move, view.now_ms - position.opened_ts_ms):
+            return
+        if await self.redis.sadd(names.POS_STAGNATED, position.pos_id):
+            self._event(position, "STAGNATED", position.open_qty, view.now_ms, "", mark)
+            notes.append("STAGNATED")
+        if self.manage.stagnation.exit:
+            intent_id = f"{position.pos_id}:stagnant-exit"
+            filled = await self._market(position, intent_id, position.open_qty, "EXIT", view.now_ms)
+            notes.append(f"STAGNANT_EXIT filled={filled}")
+
+    # --- outputs ----------------------------------------------------------------------------
+    def _event(
+        self,
+        position: Position,
+        kind: PositionEventKind,
+        qty: Decimal,
+        ts_ms: int,
+        ref: str,
+        price: Decimal | None,
+    ) -> None:
+        self.events.append(
+            PositionEvent(
+                pos_id=position.pos_id,
+                kind=kind,
+                symbol=position.symbol,
+                side=position.side,
+                qty=qty,
+                ts_ms=ts_ms,
+                ref=ref,
+                price=price,
+                entry_price=position.entry_price,
+                signal_id=position.signal_id,
+            )
+        )
+
+    def _snapshot(
+        self,
+        position: Position,
+        state: PositionState,
+        view: MarketView,
+        mark: Decimal | None,
+        move: Decimal | None,
+        notes: list[str],
+    ) -> PositionSnapshot:
+        liq = view.liquidations.get(position.symbol)
+        return PositionSnapshot(
+            snapshot_id=f"{position.pos_id}:{self.source}:{view.now_ms}",
+            pos_id=position.pos_id,
+            symbol=position.symbol,
+            side=position.side,
+            status="OPEN" if position.open_qty > 0 else "CLOSED",
+            qty=position.open_qty,
+            opened_qty=position.opened_qty,
+            closed_qty=position.closed_qty,
+            entry_price=position.entry_price,
+            source=self.source,
+            ts_ms=view.now_ms,
+            mark_price=mark,
+            move_r=None if move is None else round(move, 6),
+            roe=None if mark is None else ladder.roe(position, mark, self.config.risk.leverage),
+            liq_price=liq,
+            liq_distance=None if mark is None else ladder.liquidation_distance(mark, liq),
+            sl_level=state.level,
+            sl_price=None if state.stop is None else state.stop.price,
+            tp_step=state.tp_done,
+            add_on_count=state.adds,
+            reason="; ".join(notes)[:500],
+            config_rev=self.rev,
+        )
+
+
+__all__ = ["MarketView", "PositionManager"]
