@@ -160,5 +160,10 @@ def pos_lock_key(pos_id: str) -> str:
     return f"lock:{{pos}}:{pos_id}"
 
 
+# S6: the positions it manages (SET of pos_id): added when an entry's first fill is protected,
+# removed when the position is settled closed; a periodic sweep of ``orders`` re-adds any missed.
+POS_OPEN = "pos:{open}"
+POS_OPEN_SWEPT = "pos:{open}:swept_ms"
+
 # S6: positions already reported STAGNATED (SET of pos_id), so the event goes out once.
 POS_STAGNATED = "pos:{events}:stagnated"

@@ -94,6 +94,10 @@ class ManageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     health_size_mult: HealthSizeMult = HealthSizeMult()
     # lock:{pos}:<pos_id> outlives one position's venue calls (place + cancel, ccxt timeouts).
     lock_ttl_ms: Annotated[int, msgspec.Meta(gt=0)] = 30_000
+    # How often a tick sums the whole orders history for open positions (pos:{open} may have
+    # missed one: an entry filled while no S6 ran, a Redis restart). Other ticks read only
+    # the tracked positions.
+    sweep_interval_ms: Annotated[int, msgspec.Meta(gt=0)] = 60_000
 
     def __post_init__(self) -> None:
         # msgspec cannot constrain Decimal fields, so they are checked here.

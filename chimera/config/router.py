@@ -31,6 +31,9 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # An UNKNOWN order the venue does not list is re-sent only this long after it was sent:
     # longer than the recvWindow a delayed request is accepted within, so it can no longer land.
     unknown_resend_after_ms: NonNegativeMs = 11_000
+    # Fills a re-read finds this long after they happened (venue clock) raise a FILL_FOUND_LATE
+    # alert: S4, and S6 after it, did not know about them for that long.
+    late_fill_alert_ms: NonNegativeMs = 5_000
     # One intent is routed by one process at a time (lock:{exec}:intent:<id>).
     intent_lock_ttl_ms: PositiveMs = 60_000
     intent_lock_wait_ms: NonNegativeMs = 2_000

@@ -1,4 +1,8 @@
-"""The treasury section of a config bundle: which wallet transfers are allowed, and how much."""
+"""The treasury section of a config bundle: which wallet transfers are allowed, and how much.
+
+``auto`` configures S6's scheduled treasury check (flow B8, docs/treasury.md): off by default,
+so nothing is requested or moved until a bundle turns it on.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import msgspec
 Account = Literal["SPOT", "FUTURES"]
 AssetCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,20}$")]
 PositiveMs = Annotated[int, msgspec.Meta(gt=0)]
+# off: no check; manual: S6 files a request an operator must approve; auto: S6 has S1 run it.
+TreasuryMode = Literal["off", "manual", "auto"]
 
 
 class TransferRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -24,6 +30,37 @@ class TransferRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.from_account == self.to_account:
             raise ValueError(
                 f"route {self.asset} {self.from_account}->{self.to_account} goes nowhere"
+            )
+
+
+class TreasuryAuto(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """S6's scheduled check: keep at least ``min_free_fut`` of ``asset`` free in the futures wallet.
+
+    Each tick computes ``need = max(0, min_free_fut - free_fut)`` (rounded up to
+    ``amount_step``) and, when spot's free balance beyond ``spot_reserve`` covers it, requests a
+    SPOT -> FUTURES transfer: awaiting an operator's approval (``manual``) or run by S1 at once
+    (``auto``). At most one request per ``window_ms`` (its transfer_id names the window), and
+    never while another request on the route is open.
+    """
+
+    mode: TreasuryMode = "off"
+    asset: AssetCode = "USDT"
+    min_free_fut: Decimal = Decimal(0)
+    # Spot funds the check never moves (kept for spot trading).
+    spot_reserve: Decimal = Decimal(0)
+    # The need is rounded up to a multiple of this (the venue's transfer precision or coarser).
+    amount_step: Decimal = Decimal("0.01")
+    window_ms: PositiveMs = 3_600_000
+
+    def __post_init__(self) -> None:
+        for name in ("min_free_fut", "spot_reserve"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"auto.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.amount_step > 0 or self.amount_step != self.amount_step.quantize(
+            Decimal("1e-8")
+        ):
+            raise ValueError(
+                f"auto.amount_step must be > 0 with at most 8 decimals, got {self.amount_step}"
             )
 
 
@@ -49,6 +86,8 @@ class TreasuryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Venue transfers this far before the recorded submission time still count as a match
     # (clock skew between the venue's time endpoint and its transfer records).
     lookup_skew_ms: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+    # S6's scheduled check (B8).
+    auto: TreasuryAuto = TreasuryAuto()
 
     def __post_init__(self) -> None:
         for name, limits in (
@@ -58,6 +97,12 @@ class TreasuryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             for asset, limit in limits.items():
                 if not limit > 0:
                     raise ValueError(f"{name}.{asset} must be greater than 0, got {limit}")
+        auto = self.auto
+        if auto.mode != "off" and not self.allows(auto.asset, "SPOT", "FUTURES"):
+            raise ValueError(
+                f"auto.mode is {auto.mode} but the route {auto.asset} SPOT->FUTURES is not "
+                "whitelisted in routes"
+            )
 
     def allows(self, asset: str, from_account: str, to_account: str) -> bool:
         """Tell whether the route (asset, from, to) is whitelisted."""
@@ -67,4 +112,11 @@ class TreasuryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         )
 
 
-__all__ = ["Account", "AssetCode", "TransferRoute", "TreasuryPolicy"]
+__all__ = [
+    "Account",
+    "AssetCode",
+    "TransferRoute",
+    "TreasuryAuto",
+    "TreasuryMode",
+    "TreasuryPolicy",
+]

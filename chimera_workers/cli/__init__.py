@@ -36,9 +36,22 @@ def add_plugins(root: typer.Typer) -> None:
         root.add_typer(ep.load(), name=ep.name)
 
 
-add_plugins(app)
+_PLUGGED: list[typer.Typer] = []
+
+
+def root_app() -> typer.Typer:
+    """Return ``app`` with every plugin's command group mounted (loaded on the first call).
+
+    Loaded on demand, not at import: a plugin's module imports ``chimera_workers.cli.common``,
+    which runs this package first, and loading plugins then would import that plugin while it
+    is still half-initialised.
+    """
+    if not _PLUGGED:
+        add_plugins(app)
+        _PLUGGED.append(app)
+    return app
 
 
 def main() -> None:
     """Run the ``chimera`` command line."""
-    app()
+    root_app()()

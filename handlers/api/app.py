@@ -15,6 +15,8 @@ from handlers.s2_features.api import features_mount
 from handlers.s3_strategy.api import strategy_mount
 from handlers.s4_router.api import router_mount
 from handlers.s5_reconciler.api import reconcile_mount
+from handlers.s6_positions.api import positions_mount
+from handlers.s12_gateway.api import gateway_mount
 
 MountFactory = Callable[[], Mount]
 
@@ -24,6 +26,8 @@ MOUNTS: tuple[MountFactory, ...] = (
     strategy_mount,  # S3: POST /decide
     router_mount,  # S4: POST /orders, POST /cancel
     reconcile_mount,  # S5: POST /reconcile
+    positions_mount,  # S6: POST /positions/manage
+    gateway_mount,  # S12: /treasury/transfer (operator requests, approvals)
 )
 
 

@@ -9,6 +9,9 @@ timeout, 5xx, 429, dropped connection) leaves the row ``UNKNOWN``; the order is 
 its client order id. Found: adopted. Absent: it is re-sent, under the same client order id, only
 once ``router.unknown_resend_after_ms`` has passed since it was sent — until then the original
 request might still land — so one intent never makes two orders.
+
+What a person should know (a refusal, an order left unknown, fills found late by a re-read) is
+written to ``alerts`` by ``handlers.s4_router.alerts``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from chimera.domain.orders import Fill, OrderIntent, OrderResult, OrderStatus, P
 from chimera.venues import orders as venue
 from chimera.venues.ccxt_factory import Exchange
 from chimera_workers.connections import RedisClient
+from handlers.s4_router import alerts
 from handlers.s4_router.book import BookSnapshot, book_snapshot, slippage_bps
 from handlers.s4_router.ids import client_order_id
 from handlers.s4_router.runtime import now_ms
@@ -205,18 +209,25 @@ class OrderDesk:
         except (ccxt.OrderImmediatelyFillable, ccxt.OrderNotFillable) as exc:
             reason = "WOULD_TRIGGER_NOW" if leg.conditional else "POST_ONLY_WOULD_CROSS"
             return await self._set(record, "REJECTED", f"{reason}: {_brief(exc)}")
-        except ccxt.DuplicateOrderId:
-            return await self.resolve(record, leg)
+        except ccxt.DuplicateOrderId as exc:
+            return await self._duplicate(record, leg, exc)
         except ccxt.NetworkError as exc:
             record = await self._set(record, "UNKNOWN", f"send failed: {_brief(exc)}")
             return await self.resolve(record, leg)
         except ccxt.InvalidOrder as exc:
             if "Duplicate" in str(exc) or "-4116" in str(exc):
-                return await self.resolve(record, leg)
+                return await self._duplicate(record, leg, exc)
             return await self._set(record, "REJECTED", _brief(exc))
         except ccxt.ExchangeError as exc:
             return await self._set(record, "REJECTED", _brief(exc))
         return await self.adopt(record, placed)
+
+    async def _duplicate(self, record: OrderRecord, leg: Leg, exc: Exception) -> OrderRecord:
+        # The venue holds an open order with this id although a lookup may have said otherwise
+        # (it lags): UNKNOWN restarts the re-send window, so the lookup is retried, never a
+        # loop of re-sends.
+        record = await self._set(record, "UNKNOWN", f"duplicate client order id: {_brief(exc)}")
+        return await self.resolve(record, leg)
 
     async def resolve(self, record: OrderRecord, leg: Leg) -> OrderRecord:
         """Settle a PENDING / UNKNOWN order by looking it up; re-send only when safe."""
@@ -225,6 +236,7 @@ class OrderDesk:
                 self.exchange, self.symbol, record.client_order_id, conditional=leg.conditional
             )
         except ccxt.NetworkError:
+            await alerts.on_unresolved(self, record)
             return record
         if found is not None:
             return await self.adopt(record, found)
@@ -236,7 +248,8 @@ class OrderDesk:
             )
             await self.store.update_order(changed)
             await self.publish(changed.result())
-            return changed
+            record = changed
+        await alerts.on_unresolved(self, record)
         return record
 
     async def refresh(self, record: OrderRecord) -> OrderRecord:
@@ -250,7 +263,16 @@ class OrderDesk:
                 return await self._follow_trigger(record, found, found.actual_order_id)
         except ccxt.NetworkError:
             return record
-        return record if found is None else await self.adopt(record, found)
+        return record if found is None else await self._adopt_found(record, found, found.ts_ms)
+
+    async def _adopt_found(
+        self, record: OrderRecord, order: venue.VenueOrder, executed_ts_ms: int
+    ) -> OrderRecord:
+        # A re-read, not a send's answer: fills it finds may have been missed for a while.
+        updated = await self.adopt(record, order)
+        if updated.filled_qty > record.filled_qty:
+            await alerts.on_fills_found(self, updated, executed_ts_ms)
+        return updated
 
     async def _follow_trigger(
         self, record: OrderRecord, algo: venue.VenueOrder, actual_id: str
@@ -263,8 +285,8 @@ class OrderDesk:
         actual = await venue.fetch_order_by_id(self.exchange, self.symbol, actual_id)
         if actual is None:  # triggered, but the order it became is not visible yet
             return record
-        return await self.adopt(
-            record, msgspec.structs.replace(actual, trigger_price=algo.trigger_price)
+        return await self._adopt_found(
+            record, msgspec.structs.replace(actual, trigger_price=algo.trigger_price), actual.ts_ms
         )
 
     async def cancel(self, record: OrderRecord) -> OrderRecord:
@@ -348,6 +370,7 @@ class OrderDesk:
         )
         await self.store.update_order(changed)
         await self.publish(changed.result())
+        await alerts.on_rejected(self, changed)
         return changed
 
 

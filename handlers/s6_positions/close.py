@@ -136,6 +136,7 @@ async def _settle(
     await write_snapshots(db, [_closed(position, event, rev, cancelled)])
     await forget(ctx.redis, position.pos_id)
     await ctx.redis.srem(names.POS_STAGNATED, position.pos_id)
+    await ctx.redis.srem(names.POS_OPEN, position.pos_id)
     ctx.emit(
         names.POS_EVENTS,
         PositionEvent(

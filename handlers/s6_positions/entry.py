@@ -88,6 +88,7 @@ async def protect(
             f"avg_price={event.avg_price} filled_qty={event.filled_qty}"
         )
     prices = await entry_prices(ctx.redis, event, event.avg_price, config)
+    await ctx.redis.sadd(names.POS_OPEN, event.intent_id)  # the manage tick tracks it from now
     outcome = await record_leg(
         ctx.redis, event.intent_id, leg, LegOutcome(event.filled_qty, event.ts_ms, rev)
     )

@@ -48,10 +48,13 @@ from handlers.s4_router.router import Router
 from handlers.s6_positions import ladder
 from handlers.s6_positions.market import current_regime, latest_atr
 from handlers.s6_positions.position import Position, load_position
+from handlers.s6_positions.reports import MarketView, position_event, snapshot_of
 from handlers.s6_positions.state import (
     ManagedStop,
     PositionState,
+    Recorded,
     next_gen,
+    read_many,
     read_state,
     record_count,
 )
@@ -60,16 +63,6 @@ from handlers.s6_positions.stops import replace_stop
 log = logging.getLogger(__name__)
 
 _OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
-
-
-class MarketView(msgspec.Struct, frozen=True):
-    """What one tick knows about the market and the system."""
-
-    marks: dict[str, Decimal]
-    liquidations: dict[str, Decimal]
-    health: str
-    kill_switch: bool
-    now_ms: int
 
 
 class PositionManager:
@@ -93,6 +86,17 @@ class PositionManager:
         self.source = source
         self.events: list[PositionEvent] = []
 
+    async def run_all(self, positions: list[Position], view: MarketView) -> list[PositionSnapshot]:
+        """Manage ``positions``: one read for all, the lock only for those with work to do."""
+        recorded = await read_many(self.redis, [p.pos_id for p in positions])
+        snapshots = []
+        for position, rec in zip(positions, recorded, strict=True):
+            quiet = await self._quiet(position, rec, view)
+            snapshot = quiet if quiet is not None else await self.run(position, view)
+            if snapshot is not None:
+                snapshots.append(snapshot)
+        return snapshots
+
     async def run(self, position: Position, view: MarketView) -> PositionSnapshot | None:
         """Manage ``position`` under its lock; None when another process holds the lock."""
         lock = FencedLock(
@@ -107,28 +111,102 @@ class PositionManager:
             await lock.release(token)
 
     # --- the steps --------------------------------------------------------------------------
+    async def _measure(
+        self, position: Position, pinned: bytes | str | None, view: MarketView
+    ) -> tuple[Decimal, Decimal, Decimal] | str:
+        """Return (mark, R, move) for ``position``, or why it cannot be measured now."""
+        mark = view.marks.get(position.symbol)
+        if position.working:
+            return "ENTRY_WORKING"
+        if mark is None or position.entry_price is None:
+            return "NO_PRICE"
+        first_stop = await self._first_stop(position, pinned)
+        r = ladder.risk_per_unit(position.entry_price, first_stop)
+        if r is None:
+            return "NO_RISK_UNIT"
+        return mark, r, ladder.move_in_r(position, mark, r)
+
+    async def _quiet(
+        self, position: Position, rec: Recorded, view: MarketView
+    ) -> PositionSnapshot | None:
+        """Return the snapshot of a position with nothing to do, or None if it has work."""
+        state = rec.state
+        if state.pending is not None:
+            return None
+        measured = await self._measure(position, rec.pinned, view)
+        if isinstance(measured, str):
+            mark = view.marks.get(position.symbol)
+            return snapshot_of(
+                self.source,
+                self.rev,
+                self.config.risk.leverage,
+                position,
+                state,
+                view,
+                mark,
+                None,
+                [measured],
+            )
+        mark, _, move = measured
+        manage = self.manage
+        if ladder.take_profit_steps_due(manage, move, state.tp_done):
+            return None
+        level = ladder.earned_level(manage, move, state.level)
+        stale = state.stop is not None and position.opened_qty > state.stop.covers
+        if level > 0 and (level > state.level or stale):
+            return None
+        adding = not view.kill_switch and manage.health_size_mult.of(view.health) > 0
+        if adding and ladder.add_on_due(manage, move, state.adds, level):
+            return None
+        age = view.now_ms - position.opened_ts_ms
+        if ladder.stagnant(manage, move, age) and (
+            not rec.stagnation_reported or manage.stagnation.exit
+        ):
+            return None
+        return snapshot_of(
+            self.source, self.rev, self.config.risk.leverage, position, state, view, mark, move, []
+        )
+
     async def _manage(self, position: Position, view: MarketView) -> PositionSnapshot:
         state = await read_state(self.redis, position.pos_id)
         notes: list[str] = []
         if state.pending is not None:
             notes.append(await self._place(position, state.pending, view.now_ms))
             state = await read_state(self.redis, position.pos_id)
-        mark = view.marks.get(position.symbol)
-        if position.working or mark is None or position.entry_price is None:
-            why = "ENTRY_WORKING" if position.working else "NO_PRICE"
-            return self._snapshot(position, state, view, mark, None, [*notes, why])
-        first_stop = await self._first_stop(position)
-        r = ladder.risk_per_unit(position.entry_price, first_stop)
-        if r is None:
-            return self._snapshot(position, state, view, mark, None, [*notes, "NO_RISK_UNIT"])
-        move = ladder.move_in_r(position, mark, r)
+        pinned = await self.redis.get(names.entry_protection_key(position.pos_id))
+        measured = await self._measure(position, pinned, view)
+        if isinstance(measured, str):
+            mark = view.marks.get(position.symbol)
+            return snapshot_of(
+                self.source,
+                self.rev,
+                self.config.risk.leverage,
+                position,
+                state,
+                view,
+                mark,
+                None,
+                [*notes, measured],
+            )
+        mark, r, move = measured
         position, state = await self._take_profits(position, state, move, mark, view, notes)
         if position.open_qty <= 0:
-            return self._snapshot(position, state, view, mark, move, notes)
+            return snapshot_of(
+                self.source,
+                self.rev,
+                self.config.risk.leverage,
+                position,
+                state,
+                view,
+                mark,
+                move,
+                notes,
+            )
         level = ladder.earned_level(self.manage, move, state.level)
         position, state = await self._add_on(position, state, move, level, mark, view, notes)
         stale = state.stop is not None and position.opened_qty > state.stop.covers
         if level > 0 and (level > state.level or stale):
+            first_stop = await self._first_stop(position, pinned)
             exponent = int(first_stop.as_tuple().exponent)
             price = ladder.stop_price(position, self.manage, level, r, exponent)
             gen = await next_gen(self.redis, position.pos_id)
@@ -143,17 +221,30 @@ class PositionManager:
             notes.append(await self._place(position, stop, view.now_ms))
             state = await read_state(self.redis, position.pos_id)
         await self._stagnation(position, move, mark, view, notes)
-        return self._snapshot(position, state, view, mark, move, notes)
+        return snapshot_of(
+            self.source,
+            self.rev,
+            self.config.risk.leverage,
+            position,
+            state,
+            view,
+            mark,
+            move,
+            notes,
+        )
 
     async def _place(self, position: Position, stop: ManagedStop, now_ms: int) -> str:
         note = await replace_stop(self.router, self.db, position, stop, self.rev, now_ms)
         if note.startswith("STOP_RAISED"):
-            self._event(position, "STOP_RAISED", stop.qty, now_ms, stop.intent_id, stop.price)
+            self.events.append(
+                position_event(
+                    position, "STOP_RAISED", stop.qty, now_ms, stop.intent_id, stop.price
+                )
+            )
         return note
 
-    async def _first_stop(self, position: Position) -> Decimal:
+    async def _first_stop(self, position: Position, pinned: bytes | str | None) -> Decimal:
         assert position.entry_price is not None
-        pinned = await self.redis.get(names.entry_protection_key(position.pos_id))
         if pinned is not None:
             text = pinned.decode() if isinstance(pinned, bytes) else str(pinned)
             return Decimal(text.partition("|")[0])
@@ -181,7 +272,9 @@ class PositionManager:
                 filled = await self._market(position, intent_id, qty, "REDUCE", view.now_ms)
                 notes.append(f"PARTIAL_TP step={step} filled={filled}")
                 if filled > 0:
-                    self._event(position, "PARTIAL_TP", filled, view.now_ms, intent_id, mark)
+                    self.events.append(
+                        position_event(position, "PARTIAL_TP", filled, view.now_ms, intent_id, mark)
+                    )
             await record_count(self.redis, names.pos_tp_ladder_key(position.pos_id), step + 1)
             state = msgspec.structs.replace(state, tp_done=step + 1)
             position = await load_position(self.db, position.pos_id) or position
@@ -219,7 +312,9 @@ class PositionManager:
         if filled <= 0:
             await ledger.release(intent_id, position.symbol)
         else:
-            self._event(position, "ADD_ON", filled, view.now_ms, intent_id, mark)
+            self.events.append(
+                position_event(position, "ADD_ON", filled, view.now_ms, intent_id, mark)
+            )
         adds = state.adds + 1
         await record_count(self.redis, names.pos_adds_key(position.pos_id), adds)
         notes.append(f"ADD_ON n={adds} filled={filled}")
@@ -266,7 +361,9 @@ class PositionManager:
         if not ladder.stagnant(self.manage, move, view.now_ms - position.opened_ts_ms):
             return
         if await self.redis.sadd(names.POS_STAGNATED, position.pos_id):
-            self._event(position, "STAGNATED", position.open_qty, view.now_ms, "", mark)
+            self.events.append(
+                position_event(position, "STAGNATED", position.open_qty, view.now_ms, "", mark)
+            )
             notes.append("STAGNATED")
         if self.manage.stagnation.exit:
             intent_id = f"{position.pos_id}:stagnant-exit"
@@ -274,7 +371,7 @@ class PositionManager:
             notes.append(f"STAGNANT_EXIT filled={filled}")
 
     # --- outputs ----------------------------------------------------------------------------
-    def _event(
+    def _emit(
         self,
         position: Position,
         kind: PositionEventKind,
@@ -283,22 +380,9 @@ class PositionManager:
         ref: str,
         price: Decimal | None,
     ) -> None:
-        self.events.append(
-            PositionEvent(
-                pos_id=position.pos_id,
-                kind=kind,
-                symbol=position.symbol,
-                side=position.side,
-                qty=qty,
-                ts_ms=ts_ms,
-                ref=ref,
-                price=price,
-                entry_price=position.entry_price,
-                signal_id=position.signal_id,
-            )
-        )
+        self.events.append(position_event(position, kind, qty, ts_ms, ref, price))
 
-    def _snapshot(
+    def _snap(
         self,
         position: Position,
         state: PositionState,
@@ -307,30 +391,9 @@ class PositionManager:
         move: Decimal | None,
         notes: list[str],
     ) -> PositionSnapshot:
-        liq = view.liquidations.get(position.symbol)
-        return PositionSnapshot(
-            snapshot_id=f"{position.pos_id}:{self.source}:{view.now_ms}",
-            pos_id=position.pos_id,
-            symbol=position.symbol,
-            side=position.side,
-            status="OPEN" if position.open_qty > 0 else "CLOSED",
-            qty=position.open_qty,
-            opened_qty=position.opened_qty,
-            closed_qty=position.closed_qty,
-            entry_price=position.entry_price,
-            source=self.source,
-            ts_ms=view.now_ms,
-            mark_price=mark,
-            move_r=None if move is None else round(move, 6),
-            roe=None if mark is None else ladder.roe(position, mark, self.config.risk.leverage),
-            liq_price=liq,
-            liq_distance=None if mark is None else ladder.liquidation_distance(mark, liq),
-            sl_level=state.level,
-            sl_price=None if state.stop is None else state.stop.price,
-            tp_step=state.tp_done,
-            add_on_count=state.adds,
-            reason="; ".join(notes)[:500],
-            config_rev=self.rev,
+        leverage = self.config.risk.leverage
+        return snapshot_of(
+            self.source, self.rev, leverage, position, state, view, mark, move, notes
         )
 
 

@@ -45,11 +45,18 @@ HAVING count(*) FILTER (WHERE purpose = 'ENTRY') > 0 {having}
 _ONE = _AGGREGATE.format(
     where="((purpose = 'ENTRY' AND intent_id = $1) OR pos_id = $1)", having=""
 )
+_OPEN_HAVING = (
+    "AND coalesce(sum(filled_qty) FILTER (WHERE purpose IN ('ENTRY', 'ADD')), 0) > "
+    "coalesce(sum(filled_qty) FILTER (WHERE purpose IN ('SL', 'TP', 'EXIT', 'REDUCE')), 0)"
+)
 _OPEN = _AGGREGATE.format(
     where="(purpose = 'ENTRY' OR (pos_id IS NOT NULL AND purpose IN "
     "('ADD', 'SL', 'TP', 'EXIT', 'REDUCE')))",
-    having="AND coalesce(sum(filled_qty) FILTER (WHERE purpose IN ('ENTRY', 'ADD')), 0) > "
-    "coalesce(sum(filled_qty) FILTER (WHERE purpose IN ('SL', 'TP', 'EXIT', 'REDUCE')), 0)",
+    having=_OPEN_HAVING,
+)
+_OPEN_AMONG = _AGGREGATE.format(
+    where="((purpose = 'ENTRY' AND intent_id = ANY($1::text[])) OR pos_id = ANY($1::text[]))",
+    having=_OPEN_HAVING,
 )
 _OPEN_ORDERS = (
     "SELECT intent_id, client_order_id, purpose, order_type, qty, trigger_price, status "
@@ -133,9 +140,16 @@ async def load_position(db: asyncpg.Pool | asyncpg.Connection, pos_id: str) -> P
     return None if row is None else _position(row)
 
 
-async def open_positions(db: asyncpg.Pool | asyncpg.Connection) -> list[Position]:
-    """Return every FUT position whose entry and add-ons filled more than closed."""
-    return sorted((_position(r) for r in await db.fetch(_OPEN)), key=lambda p: p.pos_id)
+async def open_positions(
+    db: asyncpg.Pool | asyncpg.Connection, among: list[str] | None = None
+) -> list[Position]:
+    """Return every FUT position whose entry and add-ons filled more than closed.
+
+    Without ``among`` the whole ``orders`` history is summed (a sweep); with it, only those
+    positions (index lookups: the manage tick's path, see ``tick``).
+    """
+    rows = await db.fetch(_OPEN) if among is None else await db.fetch(_OPEN_AMONG, among)
+    return sorted((_position(r) for r in rows), key=lambda p: p.pos_id)
 
 
 async def open_protective_orders(

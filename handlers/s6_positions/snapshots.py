@@ -7,10 +7,18 @@ import asyncpg
 from chimera.domain.positions import PositionSnapshot
 
 _COLUMNS = tuple(PositionSnapshot.__struct_fields__)
+_TYPES = {
+    "sl_level": "int4", "tp_step": "int4", "add_on_count": "int4", "config_rev": "int8",
+    "ts_ms": "int8",
+    **{c: "numeric" for c in ("qty", "opened_qty", "closed_qty", "entry_price", "mark_price",
+                              "move_r", "roe", "liq_price", "liq_distance", "sl_price")},
+}  # fmt: skip
+# One statement for a whole pass: a row per array element (unnest), not a round trip per row.
 _INSERT = (
     f"INSERT INTO positions_snapshots ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(_COLUMNS)))}) "
-    "ON CONFLICT (snapshot_id) DO NOTHING"
+    "SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(_COLUMNS))
+    + ") ON CONFLICT (snapshot_id) DO NOTHING"
 )
 _LATEST = (
     "SELECT DISTINCT ON (pos_id) * FROM positions_snapshots "
@@ -21,9 +29,7 @@ _LATEST = (
 async def write_snapshots(db: asyncpg.Pool, snapshots: list[PositionSnapshot]) -> None:
     """Insert ``snapshots`` in one round trip (a snapshot id already written is skipped)."""
     if snapshots:
-        await db.executemany(
-            _INSERT, [tuple(getattr(s, c) for c in _COLUMNS) for s in snapshots]
-        )
+        await db.execute(_INSERT, *([getattr(s, c) for s in snapshots] for c in _COLUMNS))
 
 
 async def latest_snapshots(db: asyncpg.Pool, pos_id: str | None = None) -> list[PositionSnapshot]:

@@ -54,6 +54,45 @@ def _stop(raw: bytes | None) -> ManagedStop | None:
     return None if raw is None else _STOP.decode(raw)
 
 
+class Recorded(msgspec.Struct, frozen=True):
+    """A position's state plus what a quiet pass also needs: the entry's pinned prices, and
+    whether it was already reported STAGNATED."""
+
+    state: PositionState
+    pinned: bytes | None  # pos:{protection}:<pos_id> ("sl|tp"), None when absent
+    stagnation_reported: bool
+
+
+# pos:{protection}:<pos_id> never changes once written (SET NX), so a process keeps what it read.
+_PINNED: dict[str, bytes] = {}
+_PINNED_MAX = 100_000
+
+
+async def read_many(redis: RedisClient, pos_ids: list[str]) -> list[Recorded]:
+    """Return what is recorded for each of ``pos_ids``, in one round trip."""
+    unpinned = [p for p in pos_ids if p not in _PINNED]
+    pipe = redis.pipeline(transaction=False)
+    pipe.smembers(names.POS_STAGNATED)
+    for pos_id in pos_ids:
+        pipe.hmget(names.pos_sl_level_key(pos_id), ["stop", "pending"])
+        pipe.get(names.pos_tp_ladder_key(pos_id))
+        pipe.get(names.pos_adds_key(pos_id))
+    for pos_id in unpinned:
+        pipe.get(names.entry_protection_key(pos_id))
+    stagnated, *replies = await pipe.execute() if pos_ids else [set()]
+    if len(_PINNED) > _PINNED_MAX:
+        _PINNED.clear()
+    for pos_id, pinned in zip(unpinned, replies[3 * len(pos_ids) :], strict=True):
+        if pinned is not None:
+            _PINNED[pos_id] = pinned
+    out = []
+    for i, pos_id in enumerate(pos_ids):
+        (stop, pending), tp_done, adds = replies[3 * i : 3 * i + 3]
+        state = PositionState(_stop(stop), _stop(pending), int(tp_done or 0), int(adds or 0))
+        out.append(Recorded(state, _PINNED.get(pos_id), pos_id.encode() in stagnated))
+    return out
+
+
 async def read_state(redis: RedisClient, pos_id: str) -> PositionState:
     """Return the position's recorded state (all three keys in one round trip)."""
     pipe = redis.pipeline(transaction=False)
@@ -109,10 +148,12 @@ __all__ = [
     "STATE_TTL_MS",
     "ManagedStop",
     "PositionState",
+    "Recorded",
     "commit_stop",
     "drop_pending",
     "forget",
     "next_gen",
+    "read_many",
     "read_state",
     "record_count",
     "write_pending",

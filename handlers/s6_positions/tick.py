@@ -16,10 +16,12 @@ import ccxt.async_support as ccxt
 
 from chimera import names
 from chimera.config.bundle import ConfigBundle
+from chimera.config.manage import ManageConfig
 from chimera.domain.positions import PositionEvent, PositionSnapshot, SnapshotSource
 from chimera.prod_state import read_health, read_kill_switch
 from chimera.venues.positions import fetch_futures_positions
 from chimera_workers import Context
+from chimera_workers.connections import RedisClient
 from chimera_workers.errors import ConfigError
 from handlers.s4_router.handlers import RedisSink, router_for
 from handlers.s4_router.router import Router
@@ -60,6 +62,32 @@ async def market_view(router: Router, positions: list[Position]) -> MarketView:
     )
 
 
+async def tracked_positions(
+    redis: RedisClient, db: asyncpg.Pool, manage: ManageConfig
+) -> list[Position]:
+    """Return the open positions: those in ``pos:{open}``, or every one when a sweep is due.
+
+    A sweep sums the whole ``orders`` history and re-tracks what it finds; other passes look
+    up only the tracked ids, so a pass costs the same with a year of closed positions behind it.
+    Ids that are no longer open leave the set.
+    """
+    now = now_ms()
+    sweep = now - int(await redis.get(names.POS_OPEN_SWEPT) or 0) >= manage.sweep_interval_ms
+    members: set[bytes] = await redis.smembers(names.POS_OPEN)  # type: ignore[assignment]
+    tracked = {m.decode() for m in members}
+    if sweep:
+        positions = await open_positions(db)
+        if positions:
+            await redis.sadd(names.POS_OPEN, *(p.pos_id for p in positions))
+        await redis.set(names.POS_OPEN_SWEPT, now)
+    else:
+        positions = await open_positions(db, sorted(tracked)) if tracked else []
+    gone = tracked - {p.pos_id for p in positions}
+    if gone:
+        await redis.srem(names.POS_OPEN, *gone)
+    return positions
+
+
 async def manage_positions(
     router: Router,
     db: asyncpg.Pool,
@@ -69,14 +97,13 @@ async def manage_positions(
     pos_id: str | None = None,
 ) -> tuple[list[PositionSnapshot], list[PositionEvent]]:
     """Manage every open position (or only ``pos_id``); return its snapshots and events."""
-    positions = [p for p in await open_positions(db) if pos_id is None or p.pos_id == pos_id]
+    if pos_id is not None:
+        positions = await open_positions(db, [pos_id])
+    else:
+        positions = await tracked_positions(router.redis, db, config.positions.manage)
     view = await market_view(router, positions)
     manager = PositionManager(router=router, db=db, config=config, rev=rev, source=source)
-    snapshots = []
-    for position in positions:
-        snapshot = await manager.run(position, view)
-        if snapshot is not None:
-            snapshots.append(snapshot)
+    snapshots = await manager.run_all(positions, view)
     await write_snapshots(db, snapshots)
     return snapshots, manager.events
 

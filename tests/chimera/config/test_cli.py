@@ -11,7 +11,7 @@ import redis
 from typer.testing import CliRunner, Result
 
 from chimera import names
-from chimera_workers.cli import app as chimera_cli
+from chimera_workers.cli import root_app
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "config" / "bundle.yaml"
@@ -23,7 +23,7 @@ def config(pool: asyncpg.Pool, db_url: str, redis_url: str) -> Config:
     runner = CliRunner(env={"CHIMERA_DATABASE_URL": db_url, "CHIMERA_REDIS_URL": redis_url})
 
     def invoke(*args: str) -> Result:
-        return runner.invoke(chimera_cli, ["config", *args])
+        return runner.invoke(root_app(), ["config", *args])
 
     return invoke
 
