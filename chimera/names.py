@@ -134,8 +134,13 @@ def guard_above_index_key(symbol: str) -> str:
     return f"guard:{{stop}}:index:above:{symbol}"
 
 
-# S5: the epoch-ms time of the last reconcile run that succeeded (spec §A S5).
+# S5: the epoch-ms start time of the last reconcile run of scope ALL that succeeded (spec §A S5).
 RECON_LAST_RUN_TS = "recon:{last_run_ts}"
+# S5's start-up gate: the latest worker start; entries wait until RECON_LAST_RUN_TS reaches it.
+# Same hash tag as RECON_LAST_RUN_TS, so one MGET reads both on a Cluster.
+RECON_REQUIRED_SINCE = "recon:{last_run_ts}:required_since"
+# S5: one POSITIONS pass at a time (its repairs must not run twice for one mismatch).
+RECON_POSITIONS_LOCK = "lock:{recon}:positions"
 
 
 # S6's manage tick (B3), per position (pos_id = the entry's intent id). Each is its own key:

@@ -98,6 +98,10 @@ class ManageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # missed one: an entry filled while no S6 ran, a Redis restart). Other ticks read only
     # the tracked positions.
     sweep_interval_ms: Annotated[int, msgspec.Meta(gt=0)] = 60_000
+    # A position its stops no longer cover (a stop that filled in part and expired, a stop
+    # cancelled by hand) gets a new stop once its orders have been still this long — longer
+    # than S6 takes to protect a fresh fill, so the two never both place one.
+    reprotect_after_ms: Annotated[int, msgspec.Meta(gt=0)] = 5_000
 
     def __post_init__(self) -> None:
         # msgspec cannot constrain Decimal fields, so they are checked here.

@@ -13,20 +13,36 @@ import msgspec
 from chimera.domain.orders import Market
 
 OrphanPolicy = Literal["cancel", "adopt", "alert"]
+PositionPolicy = Literal["repair", "derisk", "alert"]
 
 
 class ReconcileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What S5 compares and what it does about an open order only the venue knows."""
+    """What S5 compares and what it does about what only one side knows."""
 
     # An open order at the venue that no ``orders`` row knows: cancel it (default), adopt it
     # (leave it open, record it), or only alert.
     orphans: OrphanPolicy = "cancel"
-    # Agreement (Jaccard of the open client order ids) below this raises a CRITICAL alert.
+    # Agreement (Jaccard of open order ids, or of the symbols' net positions) below this
+    # raises a CRITICAL alert and degrades the health grade.
     jaccard_alert_below: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.8
-    # The markets whose open orders are compared.
+    # The markets whose open orders are compared (positions are always the FUT ones).
     markets: tuple[Market, ...] = ("FUT", "SPOT")
     # At most this many DB rows are resolved from the venue in one run (the rest wait).
     max_resolve: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    # A net position the venue and the DB disagree on: repair the DB from the venue (adopt
+    # what only the venue holds), derisk (close what only the venue holds at market; the DB is
+    # still repaired where it holds too much), or only alert.
+    position_mismatch: PositionPolicy = "repair"
+    # A symbol with an order in flight, or whose orders changed this recently before the
+    # venue was read, is not repaired this run (the next run looks again).
+    quiet_ms: Annotated[int, msgspec.Meta(ge=0, le=3_600_000)] = 5_000
+    # A position whose orders changed this recently is not checked for a stop yet (S6 is
+    # placing the entry's own stop).
+    protect_grace_ms: Annotated[int, msgspec.Meta(ge=0, le=86_400_000)] = 60_000
+    # How long a degraded health grade set by S5 lasts unless a later run renews it.
+    health_ttl_ms: Annotated[int, msgspec.Meta(ge=1_000, le=86_400_000)] = 600_000
+    # TTL of the lock one positions pass holds (two passes must not repair the same mismatch).
+    lock_ttl_ms: Annotated[int, msgspec.Meta(ge=1_000, le=3_600_000)] = 120_000
 
 
-__all__ = ["OrphanPolicy", "ReconcileConfig"]
+__all__ = ["OrphanPolicy", "PositionPolicy", "ReconcileConfig"]

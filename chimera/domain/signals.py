@@ -14,6 +14,7 @@ Action = Literal["open", "skip"]
 
 # Why a decision was made; a rule's skip carries the rule's own reason text instead.
 KILL_SWITCH = "KILL_SWITCH"
+RECONCILE_GATE = "RECONCILE_GATE"  # no reconcile pass since the latest worker start (S5)
 OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
 HEALTH = "HEALTH"
 DISABLED = "DISABLED"

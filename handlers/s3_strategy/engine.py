@@ -2,8 +2,9 @@
 
 ``DecisionEngine.decide`` is idempotent by ``signal_id``: a signal already decided returns the
 stored decision (``fresh=False``) and nothing is decided twice. Gates run in this order, the
-first that refuses names the reason: KILL_SWITCH, DISABLED, OUTSIDE_WINDOW, HEALTH, the rules'
-skip (their reason, else RULE_SKIP), MODEL_UNAVAILABLE, LOW_EDGE, SPOT_NO_SHORT, NO_SHORTS,
+first that refuses names the reason: KILL_SWITCH, RECONCILE_GATE (no reconcile pass since the
+latest worker start: ``handlers.s5_reconciler.gate``), DISABLED, OUTSIDE_WINDOW, HEALTH, the
+rules' skip (their reason, else RULE_SKIP), MODEL_UNAVAILABLE, LOW_EDGE, SPOT_NO_SHORT, NO_SHORTS,
 SIZE_TOO_SMALL / BELOW_MIN_QTY / BELOW_MIN_NOTIONAL, RISK_BUDGET. The risk reservation is L0's,
 but it is taken last, because its amount is the margin of the final (filter-rounded) size, and a
 signal skipped for another reason should not hold budget even for a moment.
@@ -24,7 +25,7 @@ from chimera.config.strategy import StrategyConfig
 from chimera.domain import signals as reasons
 from chimera.domain.features import FeatureEvent
 from chimera.domain.orders import OrderIntent
-from chimera.domain.signals import SPOT_NO_SHORT, Decision, entry_intent_id
+from chimera.domain.signals import RECONCILE_GATE, SPOT_NO_SHORT, Decision, entry_intent_id
 from chimera.risk import RiskLedger
 from chimera.venues.instruments import InstrumentCatalog
 from chimera_workers.connections import RedisClient
@@ -185,6 +186,8 @@ async def evaluate(
 
     if situation.kill_switch.on:
         return skip(reasons.KILL_SWITCH)
+    if not situation.reconciled:
+        return skip(RECONCILE_GATE)
     if not strategy.enabled or (strategy.symbols and event.symbol not in strategy.symbols):
         return skip(reasons.DISABLED)
     if not window_open(strategy.windows, event.t0):

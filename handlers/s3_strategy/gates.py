@@ -1,4 +1,5 @@
-"""L0: what S3 reads before deciding (kill switch, health, regime, funding) and the time gate."""
+"""L0: what S3 reads before deciding (kill switch, start-up reconcile gate, health, regime,
+funding) and the time gate."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from chimera import names
 from chimera.config.strategy import TradingWindow, minute_of_day
 from chimera.domain.features import RegimeLabel
 from chimera.domain.market import FundingEvent
+from chimera.names import RECON_REQUIRED_SINCE
 from chimera.prod_state import (
     HealthGrade,
     KillSwitch,
@@ -20,6 +22,7 @@ from chimera.prod_state import (
     parse_regime,
 )
 from chimera_workers.connections import RedisClient
+from handlers.s5_reconciler.gate import gate_open
 
 _FUNDING = msgspec.json.Decoder(FundingEvent)
 
@@ -32,18 +35,27 @@ class Situation:
     health: HealthGrade
     regime: RegimeLabel
     funding_rate: Decimal | None
+    # S5's start-up gate: a reconcile pass followed the latest worker start (docs/s5-reconciler.md)
+    reconciled: bool = True
 
 
 async def read_situation(redis: RedisClient, symbol: str) -> Situation:
-    """Read the kill switch, health, regime and next funding of ``symbol`` in one round trip."""
+    """Read the kill switch, the reconcile gate, health, regime and next funding of ``symbol``
+    in one round trip."""
     pipe = redis.pipeline(transaction=False)
     pipe.get(names.KILL_SWITCH)
     pipe.get(names.HEALTH_STATE)
     pipe.get(names.REGIME_STATE)
     pipe.get(names.funding_next_key(symbol))
-    kill, health, regime, funding = await pipe.execute()
+    pipe.get(names.RECON_LAST_RUN_TS)
+    pipe.get(RECON_REQUIRED_SINCE)
+    kill, health, regime, funding, last_run, required = await pipe.execute()
     return Situation(
-        parse_kill_switch(kill), parse_health(health), parse_regime(regime), _funding(funding)
+        parse_kill_switch(kill),
+        parse_health(health),
+        parse_regime(regime),
+        _funding(funding),
+        gate_open(last_run, required),
     )
 
 

@@ -1,9 +1,9 @@
 """``POST /reconcile`` (internal, service token): one S5 run over HTTP (spec flow B4).
 
 The body is a ``ReconcileRequest`` (``scope``: ALL | ORDERS | POSITIONS, default ALL); the answer
-is the run's ``ReconcileReport``. Only open orders are reconciled: ALL reconciles them and says
-positions are not reconciled yet; POSITIONS does nothing and says so. 400 a bad body naming the
-field (nothing written), 401 a missing/wrong service token.
+is the run's ``ReconcileReport``: ORDERS the open orders, POSITIONS the FUT positions (repairs
+and the stop check), ALL both (and only a successful ALL run opens the start-up gate). 400 a
+bad body naming the field (nothing written), 401 a missing/wrong service token.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def topology_symbols(path: Path | str | None = None) -> tuple[str, ...]:
 
 @post(
     RECONCILE_PATH,
-    summary="Reconcile the venue's open orders with the DB's (internal)",
+    summary="Reconcile the venue's open orders and positions with the DB's (internal)",
     description=__doc__,
     status_code=200,
     responses={
@@ -82,7 +82,7 @@ async def provide_reconciler(state: State) -> Reconciler:
     router = Router(
         redis=redis, db=db, runtime=runtime, config=bundle.router, sink=RedisSink(redis)
     )
-    return Reconciler(router, bundle.reconcile, state["s5_symbols"])
+    return Reconciler(router, bundle.reconcile, state["s5_symbols"], bundle.positions)
 
 
 reconcile_router = HttpRouter(

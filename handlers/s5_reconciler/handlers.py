@@ -1,4 +1,6 @@
-"""S5's scheduled binding ``s5-reconcile``: one ORDERS reconcile run per tick (one worker).
+"""S5's scheduled binding ``s5-reconcile``: one ALL reconcile run per tick (one worker).
+
+A successful ALL run opens the start-up gate (``handlers.s5_reconciler.gate``).
 
 The worker needs the ``s4_router`` resource (S4's venues) and PostgreSQL; the symbols compared
 besides those of open ``orders`` rows are the topology's ``symbols:``.
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chimera.config.bundle import ConfigBundle
+from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
 from chimera_workers.context import Context
 from handlers.s4_router.handlers import RedisSink, router_for
@@ -27,10 +30,13 @@ def reconcile_config(config: Any) -> ReconcileConfig:
 
 
 async def reconcile_tick(ctx: Context) -> None:
-    """Reconcile the open orders of every configured market once."""
+    """Reconcile the open orders of every configured market and the FUT positions once."""
     router = router_for(ctx, RedisSink(ctx.redis))
-    reconciler = Reconciler(router, reconcile_config(ctx.config), ctx.resources.app.symbols)
-    await reconciler.run("ORDERS")
+    positions = ctx.config.positions if isinstance(ctx.config, ConfigBundle) else PositionsConfig()
+    reconciler = Reconciler(
+        router, reconcile_config(ctx.config), ctx.resources.app.symbols, positions
+    )
+    await reconciler.run("ALL")
 
 
 __all__ = ["reconcile_config", "reconcile_tick"]

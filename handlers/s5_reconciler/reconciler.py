@@ -1,8 +1,8 @@
-"""``Reconciler``: one run of S5's ORDERS scope (spec §A S5, flow B4).
+"""``Reconciler``: one S5 run (spec §A S5, flow B4); scopes ORDERS, POSITIONS and ALL (both).
 
-Per market (``reconcile.markets``) and symbol (the symbols of open ``orders`` rows plus the
-configured ones) the venue's open orders — regular and conditional (algo) — are read first, then
-the DB's open ``orders`` rows (PENDING / NEW / PARTIALLY_FILLED / UNKNOWN); both are keyed by
+ORDERS — per market (``reconcile.markets``) and symbol (the symbols of open ``orders`` rows plus
+the configured ones) the venue's open orders — regular and conditional (algo) — are read first,
+then the DB's open ``orders`` rows (PENDING / NEW / PARTIALLY_FILLED / UNKNOWN); both are keyed by
 client order id. Reading the venue first means an order S4 places in between shows up as
 venue-only, and is found in ``orders`` by the re-check made before any orphan is touched.
 
@@ -13,9 +13,13 @@ venue-only, and is found in ``orders`` by the re-check made before any orphan is
 * venue-only (an orphan): ``reconcile.orphans`` — ``cancel`` (default) at the venue, ``adopt``
   (leave it open, INFO alert) or ``alert`` (leave it open, CRITICAL alert).
 
+POSITIONS — ``handlers.s5_reconciler.positions`` (net FUT positions, repairs, stop check).
+ALL runs ORDERS first, so a stop the venue triggered is recorded before positions are compared.
+
 Agreement is the Jaccard index of the two id sets. Writes: ``strategy_events`` RECONCILE_RUN per
-run and RECONCILE_ORPHAN / RECONCILE_RESOLVED per item (deterministic ids), ``alerts`` rows, and
-``recon:{last_run_ts}`` only when every (market, symbol) was read.
+run and RECONCILE_ORPHAN / RECONCILE_RESOLVED per item (deterministic ids), ``alerts`` rows, the
+health-degrade signal (``health``) when severe, and ``recon:{last_run_ts}`` only when a run of
+scope ALL read everything and every action succeeded (it opens the start-up gate, ``gate``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import ccxt.async_support as ccxt
 import msgspec
 
 from chimera import names
+from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
 from chimera.domain.orders import Market
 from chimera.venues import orders as venue
@@ -36,10 +41,14 @@ from handlers.s4_router.errors import IntentBusy, IntentInvalid
 from handlers.s4_router.router import Router
 from handlers.s4_router.runtime import ccxt_symbol, now_ms
 from handlers.s4_router.store import OPEN_STATES, OrderRecord
+from handlers.s5_reconciler.health import degrade, publish_severity, severity
+from handlers.s5_reconciler.positions import PositionsPass
 from handlers.s5_reconciler.report import (
     ActionKind,
+    PositionsSummary,
     ReconcileAction,
     ReconcileReport,
+    RunLog,
     Scope,
     jaccard,
 )
@@ -61,49 +70,39 @@ _OPEN_ROWS = (
 )
 _ORPHAN_SEVERITY: dict[str, Severity] = {"cancel": "WARN", "adopt": "INFO", "alert": "CRITICAL"}
 _ORPHAN_ACTION: dict[str, ActionKind] = {"adopt": "ADOPTED", "alert": "ALERTED"}
-
-
-class _Run:
-    """What one run collected so far."""
-
-    def __init__(self, run_id: str, ts_ms: int) -> None:
-        self.run_id = run_id
-        self.ts_ms = ts_ms
-        self.venue_ids: set[str] = set()
-        self.db_ids: set[str] = set()
-        self.actions: list[ReconcileAction] = []
-        self.errors: list[str] = []
+_BY_S4 = "already resolved by S4"
 
 
 class Reconciler:
     """Reconciles open orders through ``router`` (S4's store, venues and result sink)."""
 
     def __init__(
-        self, router: Router, config: ReconcileConfig, symbols: Iterable[str] = ()
+        self,
+        router: Router,
+        config: ReconcileConfig,
+        symbols: Iterable[str] = (),
+        positions: PositionsConfig | None = None,
     ) -> None:
         self.router = router
         self.config = config
         self.symbols = tuple(symbols)
+        self.positions = positions or PositionsConfig()
 
     async def run(self, scope: Scope = "ALL") -> ReconcileReport:
-        """Reconcile ``scope`` once and return the report (positions are not reconciled yet)."""
-        run = _Run(uuid.uuid4().hex[:16], now_ms())
-        if scope == "POSITIONS":
-            return ReconcileReport(
-                run_id=run.run_id,
-                scope=scope,
-                ts_ms=run.ts_ms,
-                ok=False,
-                errors=("only the ORDERS scope is reconciled; nothing was done",),
-            )
-        for market in self.config.markets:
-            await self._market(run, market)
-        report = self._report(run, scope)
+        """Reconcile ``scope`` once and return the report."""
+        run = RunLog(uuid.uuid4().hex[:16], now_ms())
+        if scope in ("ALL", "ORDERS"):
+            for market in self.config.markets:
+                await self._market(run, market)
+        summary = None
+        if scope in ("ALL", "POSITIONS"):
+            summary = await PositionsPass(self.router, self.config, self.positions, run).run()
+        report = self._report(run, scope, summary)
         await self._record(report)
         return report
 
     # --- per market / symbol --------------------------------------------------------------
-    async def _market(self, run: _Run, market: Market) -> None:
+    async def _market(self, run: RunLog, market: Market) -> None:
         rows = await self.router.store.pool.fetch(_OPEN_SYMBOLS, market, sorted(OPEN_STATES))
         in_db = {str(row["symbol"]) for row in rows}
         symbols = sorted(in_db | set(self.symbols))
@@ -117,7 +116,7 @@ class Reconciler:
 
     async def _symbol(
         self,
-        run: _Run,
+        run: RunLog,
         exchange: Exchange,
         market: Market,
         symbol: str,
@@ -153,9 +152,11 @@ class Reconciler:
         return [msgspec.convert(dict(row), OrderRecord) for row in rows]
 
     # --- DB-only rows: the venue's state by client order id, written as S4 writes it -------
-    async def _resolve(self, run: _Run, record: OrderRecord) -> None:
+    async def _resolve(self, run: RunLog, record: OrderRecord) -> None:
         action = await self._refresh(record)
         run.actions.append(action)
+        if action.kind == "BUSY" or action.detail == _BY_S4:
+            run.transient.add(f"{record.market}:{record.client_order_id}")
         if action.kind == "RESOLVED":
             await self.router.store.add_event(
                 f"{RESOLVED_KIND}:{record.client_order_id}:{action.status_after}",
@@ -188,7 +189,7 @@ class Reconciler:
             async with self.router.locked(record.intent_id, wait=False):
                 current = await self.router.store.order(record.client_order_id) or record
                 if not current.is_open:  # S4 finished it since the snapshot
-                    return action("RESOLVED", current, "already resolved by S4")
+                    return action("RESOLVED", current, _BY_S4)
                 updated = await desk.refresh(current)
         except IntentBusy:
             return action("BUSY", detail="S4 holds the intent's lock")
@@ -200,11 +201,13 @@ class Reconciler:
 
     # --- venue-only orders -------------------------------------------------------------------
     async def _orphan(
-        self, run: _Run, exchange: Exchange, market: Market, unified: str, order: venue.VenueOrder
+        self, run: RunLog, exchange: Exchange, market: Market, unified: str, order: venue.VenueOrder
     ) -> None:
         known = await self.router.store.order(order.client_order_id)
         if known is not None:  # claimed by S4 after the snapshot, or closed in the DB
-            if not known.is_open:
+            if known.is_open:
+                run.transient.add(f"{market}:{order.client_order_id}")
+            else:
                 await self._resolve(run, known)
             return
         policy = self.config.orphans
@@ -247,9 +250,11 @@ class Reconciler:
         )
 
     # --- the run's outcome ------------------------------------------------------------------
-    def _report(self, run: _Run, scope: Scope) -> ReconcileReport:
+    def _report(
+        self, run: RunLog, scope: Scope, positions: PositionsSummary | None
+    ) -> ReconcileReport:
         both = run.venue_ids & run.db_ids
-        return ReconcileReport(
+        report = ReconcileReport(
             run_id=run.run_id,
             scope=scope,
             ts_ms=run.ts_ms,
@@ -260,16 +265,24 @@ class Reconciler:
             venue_only=len(run.venue_ids - run.db_ids),
             db_only=len(run.db_ids - run.venue_ids),
             jaccard=jaccard(run.venue_ids, run.db_ids),
+            settled_jaccard=jaccard(run.venue_ids - run.transient, run.db_ids - run.transient),
             actions=tuple(run.actions),
             errors=tuple(run.errors),
+            positions=positions,
         )
+        grade = severity(report, self.config.jaccard_alert_below)
+        return msgspec.structs.replace(report, severity=grade)
 
     async def _record(self, report: ReconcileReport) -> None:
         body = msgspec.structs.asdict(report)
         await self.router.store.add_event(
             f"{RUN_KIND}:{report.run_id}", RUN_KIND, "", report.run_id, body, report.ts_ms
         )
-        if report.jaccard < self.config.jaccard_alert_below:
+        positions = report.positions
+        # What S4 was routing while the run looked is not a disagreement (see the report).
+        settled = 1.0 if positions is None else positions.settled_jaccard
+        agreement = min(report.settled_jaccard, settled)
+        if agreement < self.config.jaccard_alert_below:
             await add_alert(
                 self.router.store.pool,
                 f"{DISAGREEMENT_KIND}:{report.run_id}",
@@ -279,16 +292,21 @@ class Reconciler:
                 ref_id=report.run_id,
                 body={
                     "jaccard": report.jaccard,
+                    "positions_jaccard": None if positions is None else positions.jaccard,
                     "threshold": self.config.jaccard_alert_below,
                     "venue_only": report.venue_only,
                     "db_only": report.db_only,
                 },
                 ts_ms=report.ts_ms,
             )
-        if report.ok:
-            await self.router.redis.set(names.RECON_LAST_RUN_TS, str(report.ts_ms))
-        else:
+        redis = self.router.redis
+        if await degrade(redis, report.severity, self.config.health_ttl_ms):
+            log.warning("reconcile run %s degraded health to %s", report.run_id, report.severity)
+        await publish_severity(redis, report)
+        if not report.ok:
             log.warning("reconcile run %s incomplete: %s", report.run_id, report.errors)
+        elif report.scope == "ALL":  # only a full pass opens the start-up gate (gate.py)
+            await redis.set(names.RECON_LAST_RUN_TS, str(report.ts_ms))
 
 
 def _describe(order: venue.VenueOrder) -> str:

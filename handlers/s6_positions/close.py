@@ -82,7 +82,10 @@ async def _cancel_leftovers(ctx: Context, db: asyncpg.Pool, position: Position) 
     if RESOURCE_NAME not in ctx.resources.extra:
         log.warning(
             "position %s is flat but %d reduce-only orders stay open: this worker has no %r "
-            "resource to cancel them", position.pos_id, len(leftovers), RESOURCE_NAME,
+            "resource to cancel them",
+            position.pos_id,
+            len(leftovers),
+            RESOURCE_NAME,
         )
         return []
     router = router_for(ctx, RedisSink(ctx.redis))

@@ -27,7 +27,7 @@ import msgspec
 
 from chimera import names
 from chimera.config.bundle import ConfigBundle
-from chimera.domain.orders import OrderIntent, Purpose, Side
+from chimera.domain.orders import Side
 from chimera.domain.positions import (
     PositionEvent,
     PositionEventKind,
@@ -37,16 +37,11 @@ from chimera.domain.positions import (
 from chimera.protection import protective_prices
 from chimera.risk import RiskLedger
 from chimera_workers.locks import FencedLock
-from handlers.s4_router.errors import (
-    IntentBusy,
-    IntentConflict,
-    IntentInvalid,
-    IntentUnprocessable,
-    IntentUnsupported,
-)
 from handlers.s4_router.router import Router
+from handlers.s5_reconciler.gate import entries_allowed
 from handlers.s6_positions import ladder
 from handlers.s6_positions.market import current_regime, latest_atr
+from handlers.s6_positions.orders import market_order
 from handlers.s6_positions.position import Position, load_position
 from handlers.s6_positions.reports import MarketView, position_event, snapshot_of
 from handlers.s6_positions.state import (
@@ -58,7 +53,7 @@ from handlers.s6_positions.state import (
     read_state,
     record_count,
 )
-from handlers.s6_positions.stops import replace_stop
+from handlers.s6_positions.stops import WOULD_TRIGGER, exit_breached, replace_stop
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +131,7 @@ class PositionManager:
         measured = await self._measure(position, rec.pinned, view)
         if isinstance(measured, str):
             mark = view.marks.get(position.symbol)
-            return snapshot_of(
-                self.source,
-                self.rev,
-                self.config.risk.leverage,
+            return self._snap(
                 position,
                 state,
                 view,
@@ -152,8 +144,7 @@ class PositionManager:
         if ladder.take_profit_steps_due(manage, move, state.tp_done):
             return None
         level = ladder.earned_level(manage, move, state.level)
-        stale = state.stop is not None and position.opened_qty > state.stop.covers
-        if level > 0 and (level > state.level or stale):
+        if self._needs_stop(position, state, level, view.now_ms):
             return None
         adding = not view.kill_switch and manage.health_size_mult.of(view.health) > 0
         if adding and ladder.add_on_due(manage, move, state.adds, level):
@@ -163,9 +154,7 @@ class PositionManager:
             not rec.stagnation_reported or manage.stagnation.exit
         ):
             return None
-        return snapshot_of(
-            self.source, self.rev, self.config.risk.leverage, position, state, view, mark, move, []
-        )
+        return self._snap(position, state, view, mark, move, [])
 
     async def _manage(self, position: Position, view: MarketView) -> PositionSnapshot:
         state = await read_state(self.redis, position.pos_id)
@@ -177,10 +166,7 @@ class PositionManager:
         measured = await self._measure(position, pinned, view)
         if isinstance(measured, str):
             mark = view.marks.get(position.symbol)
-            return snapshot_of(
-                self.source,
-                self.rev,
-                self.config.risk.leverage,
+            return self._snap(
                 position,
                 state,
                 view,
@@ -191,10 +177,7 @@ class PositionManager:
         mark, r, move = measured
         position, state = await self._take_profits(position, state, move, mark, view, notes)
         if position.open_qty <= 0:
-            return snapshot_of(
-                self.source,
-                self.rev,
-                self.config.risk.leverage,
+            return self._snap(
                 position,
                 state,
                 view,
@@ -204,11 +187,14 @@ class PositionManager:
             )
         level = ladder.earned_level(self.manage, move, state.level)
         position, state = await self._add_on(position, state, move, level, mark, view, notes)
-        stale = state.stop is not None and position.opened_qty > state.stop.covers
-        if level > 0 and (level > state.level or stale):
+        if self._needs_stop(position, state, level, view.now_ms):
             first_stop = await self._first_stop(position, pinned)
             exponent = int(first_stop.as_tuple().exponent)
-            price = ladder.stop_price(position, self.manage, level, r, exponent)
+            price = (
+                ladder.stop_price(position, self.manage, level, r, exponent)
+                if level > 0
+                else first_stop
+            )
             gen = await next_gen(self.redis, position.pos_id)
             stop = ManagedStop(
                 level=level,
@@ -221,10 +207,7 @@ class PositionManager:
             notes.append(await self._place(position, stop, view.now_ms))
             state = await read_state(self.redis, position.pos_id)
         await self._stagnation(position, move, mark, view, notes)
-        return snapshot_of(
-            self.source,
-            self.rev,
-            self.config.risk.leverage,
+        return self._snap(
             position,
             state,
             view,
@@ -233,8 +216,22 @@ class PositionManager:
             notes,
         )
 
+    def _needs_stop(
+        self, position: Position, state: PositionState, level: int, now_ms: int
+    ) -> bool:
+        """Tell whether the position needs a new stop: a higher level, an add-on its stop does
+        not cover, or open quantity no stop covers any more (a stop filled in part and expired,
+        one cancelled by hand) once its orders have been still for ``reprotect_after_ms``."""
+        stale = state.stop is not None and position.opened_qty > state.stop.covers
+        if level > 0 and (level > state.level or stale):
+            return True
+        quiet_ms = now_ms - position.updated_ts_ms
+        return position.uncovered > 0 and quiet_ms >= self.manage.reprotect_after_ms
+
     async def _place(self, position: Position, stop: ManagedStop, now_ms: int) -> str:
         note = await replace_stop(self.router, self.db, position, stop, self.rev, now_ms)
+        if note.startswith("STOP_REFUSED") and WOULD_TRIGGER in note:
+            return await exit_breached(self.router, self.db, position, stop, note, self.rev, now_ms)
         if note.startswith("STOP_RAISED"):
             self.events.append(
                 position_event(
@@ -269,7 +266,9 @@ class PositionManager:
             qty = ladder.take_profit_qty(self.manage, step, position)
             intent_id = f"{position.pos_id}:ptp@{step}"
             if qty > 0:
-                filled = await self._market(position, intent_id, qty, "REDUCE", view.now_ms)
+                filled = await market_order(
+                    self.router, self.rev, position, intent_id, qty, "REDUCE", view.now_ms
+                )
                 notes.append(f"PARTIAL_TP step={step} filled={filled}")
                 if filled > 0:
                     self.events.append(
@@ -294,6 +293,9 @@ class PositionManager:
     ) -> tuple[Position, PositionState]:
         if view.kill_switch or not ladder.add_on_due(self.manage, move, state.adds, level):
             return position, state
+        if not await entries_allowed(self.redis):
+            notes.append("ADD_ON_SKIPPED reconcile gate closed")
+            return position, state
         factor = self.manage.health_size_mult.of(view.health)
         qty = self.manage.add_ons.size_fraction * position.entry_qty * factor
         if qty <= 0:
@@ -308,7 +310,9 @@ class PositionManager:
         if not reservation.ok:
             notes.append(f"ADD_ON_REFUSED {reservation.refused_by}")
             return position, state
-        filled = await self._market(position, intent_id, qty, "ADD", view.now_ms, opposite=False)
+        filled = await market_order(
+            self.router, self.rev, position, intent_id, qty, "ADD", view.now_ms, opposite=False
+        )
         if filled <= 0:
             await ledger.release(intent_id, position.symbol)
         else:
@@ -320,40 +324,6 @@ class PositionManager:
         notes.append(f"ADD_ON n={adds} filled={filled}")
         position = await load_position(self.db, position.pos_id) or position
         return position, msgspec.structs.replace(state, adds=adds)
-
-    async def _market(
-        self,
-        position: Position,
-        intent_id: str,
-        qty: Decimal,
-        purpose: Purpose,
-        now_ms: int,
-        *,
-        opposite: bool = True,
-    ) -> Decimal:
-        intent = OrderIntent(
-            intent_id=intent_id,
-            market="FUT",
-            symbol=position.symbol,
-            side=_OPPOSITE[position.side] if opposite else position.side,
-            qty=qty,
-            exec="MARKET",
-            purpose=purpose,
-            reduce_only=opposite,
-            signal_id=position.signal_id,
-            pos_id=position.pos_id,
-            config_rev=self.rev,
-            created_ts_ms=now_ms,
-        )
-        try:
-            outcome = await self.router.submit(intent)
-        except IntentBusy:
-            return Decimal(0)  # S4 is on it in another process; its result reaches ord:{results}
-        except (IntentInvalid, IntentUnsupported, IntentUnprocessable, IntentConflict) as exc:
-            # E.g. a fraction below the lot size: the step is spent, the position unchanged.
-            log.warning("S4 refused %s: %s", intent_id, exc.message)
-            return Decimal(0)
-        return sum((r.filled_qty for r in outcome.results), Decimal(0))
 
     async def _stagnation(
         self, position: Position, move: Decimal, mark: Decimal, view: MarketView, notes: list[str]
@@ -367,7 +337,9 @@ class PositionManager:
             notes.append("STAGNATED")
         if self.manage.stagnation.exit:
             intent_id = f"{position.pos_id}:stagnant-exit"
-            filled = await self._market(position, intent_id, position.open_qty, "EXIT", view.now_ms)
+            filled = await market_order(
+                self.router, self.rev, position, intent_id, position.open_qty, "EXIT", view.now_ms
+            )
             notes.append(f"STAGNANT_EXIT filled={filled}")
 
     # --- outputs ----------------------------------------------------------------------------

@@ -36,15 +36,16 @@ SELECT CASE WHEN purpose = 'ENTRY' THEN intent_id ELSE pos_id END AS pos_id,
        min(created_ts_ms) FILTER (WHERE purpose = 'ENTRY') AS opened_ts_ms,
        bool_or(purpose IN ('ENTRY', 'ADD')
                AND status IN ('PENDING', 'UNKNOWN', 'NEW', 'PARTIALLY_FILLED')) AS working,
-       array_agg(intent_id) FILTER (WHERE purpose = 'ADD') AS add_intents
+       array_agg(intent_id) FILTER (WHERE purpose = 'ADD') AS add_intents,
+       coalesce(sum(qty - filled_qty) FILTER (WHERE purpose = 'SL'
+               AND status IN ('PENDING', 'UNKNOWN', 'NEW', 'PARTIALLY_FILLED')), 0) AS stop_qty,
+       max(updated_ts_ms) AS updated_ts_ms
 FROM orders
 WHERE market = 'FUT' AND {where}
 GROUP BY 1
 HAVING count(*) FILTER (WHERE purpose = 'ENTRY') > 0 {having}
 """
-_ONE = _AGGREGATE.format(
-    where="((purpose = 'ENTRY' AND intent_id = $1) OR pos_id = $1)", having=""
-)
+_ONE = _AGGREGATE.format(where="((purpose = 'ENTRY' AND intent_id = $1) OR pos_id = $1)", having="")
 _OPEN_HAVING = (
     "AND coalesce(sum(filled_qty) FILTER (WHERE purpose IN ('ENTRY', 'ADD')), 0) > "
     "coalesce(sum(filled_qty) FILTER (WHERE purpose IN ('SL', 'TP', 'EXIT', 'REDUCE')), 0)"
@@ -80,6 +81,13 @@ class Position(msgspec.Struct, frozen=True):
     opened_ts_ms: int
     working: bool  # an entry or add-on order is still open at the venue
     add_intents: tuple[str, ...] = ()
+    stop_qty: Decimal = _ZERO  # what its open (or in-flight) stop-loss orders still cover
+    updated_ts_ms: int = 0  # the latest change of any of its orders
+
+    @property
+    def uncovered(self) -> Decimal:
+        """Return the open quantity no stop-loss covers."""
+        return max(self.open_qty - self.stop_qty, _ZERO)
 
     @property
     def opened_qty(self) -> Decimal:
@@ -131,6 +139,8 @@ def _position(row: asyncpg.Record) -> Position:
         opened_ts_ms=int(row["opened_ts_ms"]),
         working=bool(row["working"]),
         add_intents=tuple(sorted(set(row["add_intents"] or ()))),
+        stop_qty=row["stop_qty"],
+        updated_ts_ms=int(row["updated_ts_ms"] or 0),
     )
 
 

@@ -13,6 +13,9 @@ opens a position). Hence:
 3. accepted (open or already triggered): cancel every other open stop of the position, then
    record it as the stop in force; refused: drop ``pending``, keep the stops in force and
    alert; unknown (a timeout): keep ``pending``; the next tick re-sends it.
+
+A stop refused because the market is already through it (``WOULD_TRIGGER_NOW``) is replaced by
+what it was there for: a reduce-only market exit (``exit_breached``), with a CRITICAL alert.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from handlers.s4_router.errors import (
     IntentUnsupported,
 )
 from handlers.s4_router.router import CancelRequest, Router
+from handlers.s6_positions.orders import market_order
 from handlers.s6_positions.position import Position, open_protective_orders
 from handlers.s6_positions.state import ManagedStop, commit_stop, drop_pending, write_pending
 
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 _OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 _ACCEPTED = frozenset({"NEW", "PARTIALLY_FILLED", "FILLED"})
+# S4's message of a stop refused because the market is already through it (Binance -2021).
+WOULD_TRIGGER = "WOULD_TRIGGER_NOW"
 
 
 def stop_intent(position: Position, stop: ManagedStop, rev: int, ts_ms: int) -> OrderIntent:
@@ -60,9 +66,7 @@ def stop_intent(position: Position, stop: ManagedStop, rev: int, ts_ms: int) -> 
 
 
 async def replace_stop(
-    router: Router,
-    db: asyncpg.Pool,
-    position: Position, stop: ManagedStop, rev: int, ts_ms: int
+    router: Router, db: asyncpg.Pool, position: Position, stop: ManagedStop, rev: int, ts_ms: int
 ) -> str:
     """Put ``stop`` in force for ``position``; return what happened (for the snapshot)."""
     redis = router.redis
@@ -89,8 +93,13 @@ async def replace_stop(
             "S6_STOP_REFUSED",
             symbol=position.symbol,
             ref_id=position.pos_id,
-            body={"intent_id": stop.intent_id, "status": status, "message": message,
-                  "price": str(stop.price), "level": stop.level},
+            body={
+                "intent_id": stop.intent_id,
+                "status": status,
+                "message": message,
+                "price": str(stop.price),
+                "level": stop.level,
+            },
             ts_ms=ts_ms,
         )
         return f"STOP_REFUSED {status} {message}"[:200]
@@ -107,4 +116,35 @@ async def replace_stop(
     return f"STOP_RAISED level={stop.level} price={stop.price}"
 
 
-__all__ = ["replace_stop", "stop_intent"]
+async def exit_breached(
+    router: Router,
+    db: asyncpg.Pool,
+    position: Position,
+    stop: ManagedStop,
+    note: str,
+    rev: int,
+    ts_ms: int,
+) -> str:
+    """Close ``position`` at market when its new stop was refused as already through the
+    market (what the stop was there to do), with a CRITICAL alert; return the note."""
+    intent_id = f"{position.pos_id}:sx.{stop.gen}"
+    filled = await market_order(router, rev, position, intent_id, position.open_qty, "EXIT", ts_ms)
+    await add_alert(
+        db,
+        f"S6_STOP_BREACHED:{intent_id}",
+        "CRITICAL",
+        "S6_STOP_BREACHED",
+        symbol=position.symbol,
+        ref_id=position.pos_id,
+        body={
+            "stop": stop.intent_id,
+            "price": str(stop.price),
+            "exit": intent_id,
+            "filled": str(filled),
+        },
+        ts_ms=ts_ms,
+    )
+    return f"{note}; EXIT at market filled={filled}"
+
+
+__all__ = ["WOULD_TRIGGER", "exit_breached", "replace_stop", "stop_intent"]

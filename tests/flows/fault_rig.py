@@ -34,7 +34,7 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
 from tests.chimera.paper.venue_fixtures import running_venue, venue_config
-from tests.flows.support import ROOT
+from tests.flows.support import ROOT, redis_url_of
 from tests.harness.polling import until
 
 TIMEOUT_MS = 1_000
@@ -151,6 +151,7 @@ async def fault_rig(
             "CHIMERA_VENUE": "paper",
             "CHIMERA_PAPER_URL": venue.base_url,
             "CHIMERA_VENUE_TIMEOUT_MS": str(TIMEOUT_MS),
+            "CHIMERA_REDIS_URL": redis_url_of(redis),
         }
         async with PaperControl(venue.base_url) as control:
             rig = FaultRig(venue, control, None, redis, pool, config, environ)  # type: ignore[arg-type]

@@ -25,7 +25,16 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.keys import PAYLOAD_FIELD
 from chimera_workers.topology_loader import load_app
 from chimera_workers.worker import Worker
-from tests.chimera.paper.venue_fixtures import ccxt_exchange, running_venue, venue_config
+from handlers.s4_router.handlers import RedisSink
+from handlers.s4_router.router import Router
+from handlers.s4_router.runtime import RouterRuntime, VenuePool
+from handlers.s5_reconciler.reconciler import Reconciler
+from tests.chimera.paper.venue_fixtures import (
+    ccxt_exchange,
+    paper_settings,
+    running_venue,
+    venue_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +61,27 @@ class FlowRig:
         return (Decimal(str(book["bids"][0][0])) + Decimal(str(book["asks"][0][0]))) / 2
 
 
+def redis_url_of(redis: RedisClient) -> str:
+    """Return the URL of the server ``redis`` talks to (for workers' resource factories)."""
+    kw = redis.connection_pool.connection_kwargs
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+
+async def open_gate(
+    venue: PaperVenue, redis: RedisClient, pool: asyncpg.Pool, config: ConfigBundle
+) -> None:
+    """Run the reconcile pass (scope ALL) S5's schedule runs, which the start-up gate waits for."""
+    runtime = RouterRuntime(VenuePool(paper_settings(venue)))
+    try:
+        router = Router(
+            redis=redis, db=pool, runtime=runtime, config=config.router, sink=RedisSink(redis)
+        )
+        report = await Reconciler(router, config.reconcile, (), config.positions).run("ALL")
+    finally:
+        await runtime.close()
+    assert report.ok, report
+
+
 @asynccontextmanager
 async def flow_rig(
     tmp_path: Path,
@@ -73,7 +103,11 @@ async def flow_rig(
         rev = await store.insert_bundle(pool, config, name="flow")
         await store.activate(pool, redis, rev, by="flow-test")
         app = load_app(ROOT / "streams.yaml")
-        environ = {"CHIMERA_VENUE": "paper", "CHIMERA_PAPER_URL": venue.base_url}
+        environ = {
+            "CHIMERA_VENUE": "paper",
+            "CHIMERA_PAPER_URL": venue.base_url,
+            "CHIMERA_REDIS_URL": redis_url_of(redis),
+        }
         worker = Worker(
             app,
             redis,
@@ -86,10 +120,11 @@ async def flow_rig(
             environ=environ,
         )
         await worker.start()
+        await open_gate(venue, redis, pool, config)  # the worker's start closed it
         try:
             yield FlowRig(venue, worker, rev)
         finally:
             await worker.stop()
 
 
-__all__ = ["ROOT", "FlowRig", "flow_rig", "stream_payloads"]
+__all__ = ["ROOT", "FlowRig", "flow_rig", "open_gate", "redis_url_of", "stream_payloads"]

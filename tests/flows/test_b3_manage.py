@@ -86,9 +86,7 @@ async def orders_of(pool: asyncpg.Pool, pos_id: str) -> dict[str, asyncpg.Record
 
 
 @pytest.fixture
-async def rig(
-    tmp_path: Path, rclient: RedisClient, pool: asyncpg.Pool
-) -> AsyncIterator[FlowRig]:
+async def rig(tmp_path: Path, rclient: RedisClient, pool: asyncpg.Pool) -> AsyncIterator[FlowRig]:
     bindings = ["s3-decide", "s4-intents", "s6-entry"]
     async with flow_rig(
         tmp_path,

@@ -18,7 +18,6 @@ from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
 from handlers.api.app import create_app
 from handlers.s5_reconciler.api import RECONCILE_PATH, reconcile_mount, topology_symbols
-from handlers.s5_reconciler.report import POSITIONS_NOT_RECONCILED
 from tests.chimera.paper.venue_fixtures import paper_settings
 from tests.handlers.s4_router.support import AUTH, TOKEN, venue
 
@@ -60,14 +59,16 @@ async def test_reconcile_answers_the_report_and_needs_the_token(
 ) -> None:
     anonymous = await http.post(RECONCILE_PATH, json={}, headers={"Authorization": ""})
     assert anonymous.status_code == 401
-    positions = await http.post(RECONCILE_PATH, json={"scope": "POSITIONS"})
-    assert positions.status_code == 200 and positions.json()["ok"] is False
     await nothing_written(pool, rclient)
+    positions = await http.post(RECONCILE_PATH, json={"scope": "POSITIONS"})
+    assert positions.status_code == 200 and positions.json()["ok"] is True
+    assert positions.json()["positions"]["jaccard"] == 1.0
+    assert await rclient.exists(names.RECON_LAST_RUN_TS) == 0  # only ALL marks the run
     response = await http.post(RECONCILE_PATH, json={})
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["scope"] == "ALL" and report["ok"] is True and report["jaccard"] == 1.0
-    assert report["positions"] == POSITIONS_NOT_RECONCILED
+    assert report["positions"]["symbols"] == 0 and report["severity"] == "GREEN"
     assert await rclient.get(names.RECON_LAST_RUN_TS) == str(report["ts_ms"]).encode()
 
 

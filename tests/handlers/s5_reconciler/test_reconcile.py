@@ -17,7 +17,7 @@ from chimera_workers.connections import RedisClient
 from handlers.s4_router.ids import client_order_id
 from handlers.s4_router.runtime import RouterRuntime
 from handlers.s5_reconciler.reconciler import Reconciler
-from handlers.s5_reconciler.report import POSITIONS_NOT_RECONCILED
+from handlers.s5_reconciler.report import PositionsSummary, Scope
 from tests.chimera.paper.venue_fixtures import ccxt_exchange
 from tests.handlers.s4_router.support import (
     SPOT,
@@ -93,7 +93,7 @@ async def test_clean_state_agrees_and_records_the_run(
     report = await reconciler(rclient, pool, runtime, markets=("FUT", "SPOT")).run("ALL")
     assert report.ok and report.jaccard == 1.0 and report.actions == ()
     assert (report.venue_open, report.db_open) == (0, 0)
-    assert report.positions == POSITIONS_NOT_RECONCILED
+    assert report.positions == PositionsSummary() and report.severity == "GREEN"
     assert await pool.fetchval("SELECT count(*) FROM alerts") == 0
     assert await rclient.get(names.RECON_LAST_RUN_TS) == str(report.ts_ms).encode()
     (run,) = await events(pool, "RECONCILE_RUN")
@@ -185,13 +185,17 @@ async def test_a_leg_cancelled_behind_s4s_back_is_resolved_from_the_venue(
     assert statuses == [*before, "CANCELED"]
 
 
-async def test_positions_scope_is_reported_as_not_reconciled_and_writes_nothing(
+async def test_only_a_successful_all_run_marks_recon_last_run_ts(
     rclient: RedisClient, pool: asyncpg.Pool, runtime: RouterRuntime, perp: Any
 ) -> None:
-    report = await reconciler(rclient, pool, runtime).run("POSITIONS")
-    assert not report.ok and report.positions == POSITIONS_NOT_RECONCILED
-    assert await pool.fetchval("SELECT count(*) FROM strategy_events") == 0
+    scopes: tuple[Scope, ...] = ("ORDERS", "POSITIONS")
+    for scope in scopes:
+        report = await reconciler(rclient, pool, runtime).run(scope)
+        assert report.ok and report.scope == scope
+        assert (report.positions is None) == (scope == "ORDERS")
     assert await rclient.exists(names.RECON_LAST_RUN_TS) == 0
+    report = await reconciler(rclient, pool, runtime).run("ALL")
+    assert report.ok and await rclient.get(names.RECON_LAST_RUN_TS) == str(report.ts_ms).encode()
 
 
 async def test_spot_orphan_is_cancelled(

@@ -71,11 +71,13 @@ async def test_a_pass_snapshots_the_open_position_and_needs_the_token(
     response = await http.post(MANAGE_PATH, json={"pos_id": ENTRY})
     assert response.status_code == 200, response.text
     report = response.json()
-    # Opened in 2023 (the fixture's time) and gone nowhere since: STAGNATED, reported once.
-    assert [(e["kind"], e["pos_id"]) for e in report["events"]] == [("STAGNATED", ENTRY)]
+    # No stop covers it (the rows hold none): it gets one at its first-stop price. Opened in
+    # 2023 (the fixture's time) and gone nowhere since: STAGNATED, reported once.
+    kinds = sorted((e["kind"], e["pos_id"]) for e in report["events"])
+    assert kinds == [("STAGNATED", ENTRY), ("STOP_RAISED", ENTRY)]
     assert "STAGNATED" in report["snapshots"][0]["reason"]
     again = (await http.post(MANAGE_PATH, json={"pos_id": ENTRY})).json()
-    assert again["events"] == [] and await rclient.xlen(names.POS_EVENTS) == 1
+    assert again["events"] == [] and await rclient.xlen(names.POS_EVENTS) == 2
     [snap] = report["snapshots"]
     assert (snap["pos_id"], snap["status"], snap["source"]) == (ENTRY, "OPEN", "API")
     assert Decimal(snap["qty"]) == Decimal("0.003") and Decimal(snap["move_r"]) == 0
@@ -83,6 +85,7 @@ async def test_a_pass_snapshots_the_open_position_and_needs_the_token(
         "SELECT * FROM positions_snapshots WHERE snapshot_id = $1", snap["snapshot_id"]
     )
     assert row["pos_id"] == ENTRY and row["sl_level"] == 0 and row["source"] == "API"
+    assert row["sl_price"] is not None  # the stop S6 placed
     other = await http.post(MANAGE_PATH, json={"pos_id": "no-such:entry"})
     assert other.status_code == 200 and other.json()["snapshots"] == []
 

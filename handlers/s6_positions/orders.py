@@ -1,0 +1,64 @@
+"""S6's market orders through S4: partial take-profits, add-ons, exits."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from chimera.domain.orders import OrderIntent, Purpose, Side
+from handlers.s4_router.errors import (
+    IntentBusy,
+    IntentConflict,
+    IntentInvalid,
+    IntentUnprocessable,
+    IntentUnsupported,
+)
+from handlers.s4_router.router import Router
+from handlers.s6_positions.position import Position
+
+log = logging.getLogger(__name__)
+
+_OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
+
+
+async def market_order(
+    router: Router,
+    rev: int,
+    position: Position,
+    intent_id: str,
+    qty: Decimal,
+    purpose: Purpose,
+    now_ms: int,
+    *,
+    opposite: bool = True,
+) -> Decimal:
+    """Send a MARKET order for ``position`` (reduce-only unless it adds); return what filled.
+
+    A refusal before the venue (e.g. a fraction below the lot size) fills nothing and is logged:
+    the step that asked for it is spent and the position is unchanged.
+    """
+    intent = OrderIntent(
+        intent_id=intent_id,
+        market="FUT",
+        symbol=position.symbol,
+        side=_OPPOSITE[position.side] if opposite else position.side,
+        qty=qty,
+        exec="MARKET",
+        purpose=purpose,
+        reduce_only=opposite,
+        signal_id=position.signal_id,
+        pos_id=position.pos_id,
+        config_rev=rev,
+        created_ts_ms=now_ms,
+    )
+    try:
+        outcome = await router.submit(intent)
+    except IntentBusy:
+        return Decimal(0)  # S4 is on it in another process; its result reaches ord:{results}
+    except (IntentInvalid, IntentUnsupported, IntentUnprocessable, IntentConflict) as exc:
+        log.warning("S4 refused %s: %s", intent_id, exc.message)
+        return Decimal(0)
+    return sum((r.filled_qty for r in outcome.results), Decimal(0))
+
+
+__all__ = ["market_order"]
