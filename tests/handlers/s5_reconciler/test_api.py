@@ -9,6 +9,8 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chimera import names
 from chimera.config.bundle import ConfigBundle
@@ -74,3 +76,27 @@ async def test_reconcile_answers_the_report_and_needs_the_token(
 
 def test_topology_symbols_come_from_streams_yaml() -> None:
     assert "BTCUSDT" in topology_symbols("streams.yaml")
+
+
+bodies = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["scope", "extra", ""]) | st.text(max_size=6),
+        st.none() | st.integers() | st.text(max_size=10) | st.sampled_from(["ALL", "ORDERS"]),
+    ),
+    st.lists(st.integers(), max_size=3),
+    st.text(max_size=20),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies)
+async def test_fuzzed_bodies_never_get_a_5xx_nor_a_partial_write(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, body: Any
+) -> None:
+    before = await pool.fetchval("SELECT count(*) FROM strategy_events")
+    response = await http.post(RECONCILE_PATH, json=body)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert await pool.fetchval("SELECT count(*) FROM strategy_events") == before
