@@ -30,6 +30,7 @@ MARGIN_UNIT = Decimal("0.01")
 
 # Add-ons are capped per position by S6's config, not by a per-symbol slot.
 _ADD_ON_SLOT_CAP = 1_000_000
+_UNCAPPED = 2**53 - 1  # the ledger's largest amount (Lua numbers are doubles)
 
 
 def margin_units(margin_usdt: Decimal) -> int:
@@ -76,6 +77,23 @@ class RiskLedger:
             total_cap=margin_units(risk.fut_margin_cap_usdt),
             slot_cap=_ADD_ON_SLOT_CAP,
         )
+
+    async def hold_existing(
+        self, position_id: str, symbol: str, margin_usdt: Decimal
+    ) -> Reservation:
+        """Record a position found at the venue (S5's adoption) in the counters, caps ignored:
+        the exposure exists whatever the caps say, and counting it makes S3 refuse what would
+        exceed them. Released with the position (``release``)."""
+        reservation = await self.ledger.reserve(
+            position_id,
+            margin_units(margin_usdt),
+            names.risk_concurrency_key(symbol),
+            total_cap=_UNCAPPED,
+            slot_cap=_UNCAPPED,
+        )
+        if reservation.ok and not reservation.duplicate:
+            await self.mirror(symbol)
+        return reservation
 
     async def release(self, signal_id: str, symbol: str) -> bool:
         """Give back the entry's margin and concurrency unit; True only the first time."""

@@ -82,7 +82,7 @@ async def provide_reconciler(state: State) -> Reconciler:
     router = Router(
         redis=redis, db=db, runtime=runtime, config=bundle.router, sink=RedisSink(redis)
     )
-    return Reconciler(router, bundle.reconcile, state["s5_symbols"], bundle.positions)
+    return Reconciler(router, bundle.reconcile, state["s5_symbols"], bundle.positions, bundle.risk)
 
 
 reconcile_router = HttpRouter(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from chimera.config.bundle import ConfigBundle
-from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
 from chimera_workers.context import Context
 from handlers.s4_router.handlers import RedisSink, router_for
@@ -32,9 +31,13 @@ def reconcile_config(config: Any) -> ReconcileConfig:
 async def reconcile_tick(ctx: Context) -> None:
     """Reconcile the open orders of every configured market and the FUT positions once."""
     router = router_for(ctx, RedisSink(ctx.redis))
-    positions = ctx.config.positions if isinstance(ctx.config, ConfigBundle) else PositionsConfig()
+    bundle = ctx.config if isinstance(ctx.config, ConfigBundle) else ConfigBundle()
     reconciler = Reconciler(
-        router, reconcile_config(ctx.config), ctx.resources.app.symbols, positions
+        router,
+        reconcile_config(ctx.config),
+        ctx.resources.app.symbols,
+        bundle.positions,
+        bundle.risk,
     )
     await reconciler.run("ALL")
 

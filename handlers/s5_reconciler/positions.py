@@ -33,8 +33,10 @@ import ccxt.async_support as ccxt
 from chimera import names
 from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
+from chimera.config.risk import RiskConfig
 from chimera.domain.orders import OrderIntent, Side
 from chimera.domain.positions import PositionSnapshot
+from chimera.risk import RiskLedger
 from chimera.venues.ccxt_factory import Exchange
 from chimera.venues.positions import VenuePosition, fetch_futures_positions
 from chimera_workers.locks import FencedLock
@@ -76,9 +78,15 @@ class PositionsPass:
     """One run's POSITIONS scope."""
 
     def __init__(
-        self, router: Router, config: ReconcileConfig, positions: PositionsConfig, log: RunLog
+        self,
+        router: Router,
+        config: ReconcileConfig,
+        positions: PositionsConfig,
+        log: RunLog,
+        risk: RiskConfig | None = None,
     ) -> None:
         self.router = router
+        self.risk = risk or RiskConfig()
         self.pool: asyncpg.Pool = router.store.pool
         self.config = config
         self.log = log
@@ -243,9 +251,14 @@ class PositionsPass:
         if price is None or price <= 0:
             self.log.errors.append(f"{symbol}: cannot adopt a position without a price")
             return
+        pos_id = f"recon:{symbol}:{self.log.run_id}:adopt"
+        # The adopted position holds B7 margin and a concurrency unit like any other (released
+        # when S6 settles it: its signal id is its own id), so the counters match the exposure.
+        ledger = RiskLedger(self.router.redis, tombstone_ttl_ms=self.risk.tombstone_ttl_ms)
+        await ledger.hold_existing(pos_id, symbol, qty * price / self.risk.leverage)
         record = await write_fill(
-            self.router, intent_id=f"recon:{symbol}:{self.log.run_id}:adopt", symbol=symbol,
-            side=side, qty=qty, purpose="ENTRY", price=price, ts_ms=self.log.ts_ms,
+            self.router, intent_id=pos_id, symbol=symbol, side=side, qty=qty, purpose="ENTRY",
+            price=price, ts_ms=self.log.ts_ms, signal_id=pos_id,
             note=f"reconcile {self.log.run_id}: adopted from the venue",
         )  # fmt: skip
         self._action("POSITION_ADOPTED", symbol, record.client_order_id, qty, f"at {price}",

@@ -34,6 +34,7 @@ import msgspec
 from chimera import names
 from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
+from chimera.config.risk import RiskConfig
 from chimera.domain.orders import Market
 from chimera.venues import orders as venue
 from chimera.venues.ccxt_factory import Exchange
@@ -82,11 +83,13 @@ class Reconciler:
         config: ReconcileConfig,
         symbols: Iterable[str] = (),
         positions: PositionsConfig | None = None,
+        risk: RiskConfig | None = None,
     ) -> None:
         self.router = router
         self.config = config
         self.symbols = tuple(symbols)
         self.positions = positions or PositionsConfig()
+        self.risk = risk or RiskConfig()
 
     async def run(self, scope: Scope = "ALL") -> ReconcileReport:
         """Reconcile ``scope`` once and return the report."""
@@ -96,7 +99,9 @@ class Reconciler:
                 await self._market(run, market)
         summary = None
         if scope in ("ALL", "POSITIONS"):
-            summary = await PositionsPass(self.router, self.config, self.positions, run).run()
+            summary = await PositionsPass(
+                self.router, self.config, self.positions, run, self.risk
+            ).run()
         report = self._report(run, scope, summary)
         await self._record(report)
         return report

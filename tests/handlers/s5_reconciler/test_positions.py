@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,13 @@ async def test_a_venue_only_position_is_adopted_and_protected_by_s6(
     )  # fmt: skip
     venue_entry = Decimal(str((await perp.fetch_positions([PERP]))[0]["info"]["entryPrice"]))
     assert position.entry_price == venue_entry
+    # It holds B7 margin and a concurrency unit like any position (its own id), so S3's caps
+    # count it; S6 releases it when it closes.
+    assert position.signal_id == position.pos_id
+    margin, slots = await RiskLedger(rclient).usage("BTCUSDT")
+    assert slots == 1 and margin == (Decimal("0.003") * venue_entry / 5).quantize(
+        Decimal("0.01"), rounding=ROUND_CEILING
+    )
     # Its snapshot says where the reconcile found it.
     snapshot = await pool.fetchrow("SELECT source, qty FROM positions_snapshots")
     assert tuple(snapshot) == ("RECONCILE", Decimal("0.003"))
