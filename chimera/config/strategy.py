@@ -132,6 +132,18 @@ def _default_health() -> dict[HealthGrade, Decimal]:
     }
 
 
+def _default_maker_wait() -> dict[HealthGrade, Decimal]:
+    return {
+        "GREEN": Decimal(1),
+        "YELLOW": Decimal("1.5"),
+        "ORANGE": Decimal(2),
+        "RED": Decimal(2),
+    }
+
+
+_GRADES: tuple[HealthGrade, ...] = ("GREEN", "YELLOW", "ORANGE", "RED")
+
+
 class StrategyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """S3's gates, rules, model and sizing (spec §A S3)."""
 
@@ -154,14 +166,29 @@ class StrategyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # a native OCO, or GUARD (LIMIT_MAKER take-profit plus a watched stop).
     entry_market: Market = "FUT"
     spot_exec: SpotExec = "OCO"
+    # B9's execution column, for MAKER_TAKER entries: the maker wait (router.maker_wait_ms) is
+    # multiplied per health grade, and from `health_market_from` on the entry is a MARKET order
+    # (the decision records the grade, so a redelivery rebuilds the same intent).
+    health_maker_wait_mult: dict[HealthGrade, Multiplier] = msgspec.field(
+        default_factory=_default_maker_wait
+    )
+    health_market_from: HealthGrade | None = "ORANGE"
 
     def __post_init__(self) -> None:
         for grade, mult in self.health_size_mult.items():
             _multiplier(f"health_size_mult.{grade}", mult)
+        for grade, mult in self.health_maker_wait_mult.items():
+            _multiplier(f"health_maker_wait_mult.{grade}", mult)
         try:
             compile_strategy_rules(self.rules)
         except RuleError as exc:  # msgspec reports a ValueError with the field's path
             raise ValueError(f"rules: {exc}") from None
+
+    def market_at(self, grade: str) -> bool:
+        """Tell whether a MAKER_TAKER entry goes to market at health ``grade`` (B9)."""
+        if self.health_market_from is None or grade not in _GRADES:
+            return grade not in _GRADES  # an unknown grade is read as the worst
+        return _GRADES.index(grade) >= _GRADES.index(self.health_market_from)
 
 
 __all__ = [

@@ -61,6 +61,7 @@ class Decision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     qty: Decimal | None = None
     margin_usdt: Decimal | None = None
     intent_id: str | None = None
+    health: str = "GREEN"  # the health grade it was decided under (B9: how S4 executes it)
 
 
 def entry_intent_id(signal_id: str) -> str:

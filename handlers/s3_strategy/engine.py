@@ -192,6 +192,7 @@ async def evaluate(
         return skip(reasons.DISABLED)
     if not window_open(strategy.windows, event.t0):
         return skip(reasons.OUTSIDE_WINDOW)
+    base = msgspec.structs.replace(base, health=situation.health)
     health_mult = strategy.health_size_mult.get(situation.health, Decimal(0))
     if health_mult <= 0:
         return skip(reasons.HEALTH)

@@ -39,6 +39,16 @@ def intent_of(decision: Decision, event: FeatureEvent, config: ConfigBundle) -> 
     exec_style: ExecStyle = strategy.entry_exec
     tp_price: Decimal | None = None
     sl_price: Decimal | None = None
+    maker_wait_ms: int | None = None
+    if exec_style == "MAKER_TAKER":
+        # B9: a worse health waits longer for a maker fill, and from a grade on takes at once.
+        if strategy.market_at(decision.health):
+            exec_style = "MARKET"
+        else:
+            waits = strategy.health_maker_wait_mult.items()
+            mult = next((m for grade, m in waits if grade == decision.health), Decimal(1))
+            cap = config.router.intent_lock_ttl_ms // 2
+            maker_wait_ms = min(int(config.router.maker_wait_ms * mult), cap)
     if market == "SPOT":
         exec_style = strategy.spot_exec
         price = decision.price if decision.price is not None else event.price
@@ -56,6 +66,7 @@ def intent_of(decision: Decision, event: FeatureEvent, config: ConfigBundle) -> 
         tp_price=tp_price,
         sl_price=sl_price,
         signal_id=decision.signal_id,
+        maker_wait_ms=maker_wait_ms,
         config_rev=decision.config_rev,
         created_ts_ms=decision.ts_ms,
     )
