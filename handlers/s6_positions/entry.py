@@ -14,6 +14,7 @@
   reservation (id = ``signal_id``) back; the ledger releases an id at most once.
 * A filled SL / TP leg that leaves its entry flat (``handlers.s6_positions.close``): the same
   release (B7 step 2).
+* Every such fill (entry, add-on, partial close) also writes the position's ``EVENT`` snapshot.
 * Everything else (other markets and purposes, orders still open) is ignored.
 """
 
@@ -35,6 +36,7 @@ from handlers.s6_positions.ends import ended_empty
 from handlers.s6_positions.legs import LegOutcome, ended_legs, record_leg
 from handlers.s6_positions.market import current_regime, latest_atr
 from handlers.s6_positions.protection import protective_intents
+from handlers.s6_positions.snapshots import snapshot_event
 
 ENDED = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED"})
 PROTECTION_TTL_MS = 7 * 86_400_000
@@ -122,7 +124,12 @@ async def on_order_result(event: OrderResult, ctx: Context) -> None:
     if event.purpose in CLOSING:
         if event.filled_qty > 0:
             config, rev = s6_config(ctx)
-            await settle_close(event, ctx, config, rev)
+            if not await settle_close(event, ctx, config, rev) and ctx.db is not None:
+                await snapshot_event(ctx.db, event, rev)  # a partial close
+        return
+    if event.purpose == "ADD":
+        if event.filled_qty > 0 and ctx.db is not None:
+            await snapshot_event(ctx.db, event, s6_config(ctx)[1])
         return
     if event.purpose != "ENTRY":
         return
@@ -130,6 +137,8 @@ async def on_order_result(event: OrderResult, ctx: Context) -> None:
     config, rev = s6_config(ctx)
     if event.filled_qty > 0 or event.status == "FILLED":
         await protect(event, leg, ctx, config, rev)
+        if ctx.db is not None:
+            await snapshot_event(ctx.db, event, rev)
     else:
         await settle_empty(event, leg, ctx, rev)
 

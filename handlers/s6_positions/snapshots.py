@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from chimera.domain.orders import OrderResult
 from chimera.domain.positions import PositionSnapshot
+from handlers.s6_positions.position import load_position
 
 _COLUMNS = tuple(PositionSnapshot.__struct_fields__)
 _TYPES = {
@@ -32,10 +34,40 @@ async def write_snapshots(db: asyncpg.Pool, snapshots: list[PositionSnapshot]) -
         await db.execute(_INSERT, *([getattr(s, c) for s in snapshots] for c in _COLUMNS))
 
 
+async def snapshot_event(db: asyncpg.Pool, event: OrderResult, rev: int) -> bool:
+    """Write the position's snapshot after ``event`` (an order of it that ended with a fill).
+
+    One row per order end (id ``<pos_id>:EVENT:<client_order_id>``), so a redelivery writes
+    nothing twice. Returns False when the order belongs to no FUT position.
+    """
+    pos_id = event.pos_id if event.purpose != "ENTRY" else event.intent_id
+    position = None if pos_id is None else await load_position(db, pos_id)
+    if position is None:
+        return False
+    snapshot = PositionSnapshot(
+        snapshot_id=f"{position.pos_id}:EVENT:{event.client_order_id}",
+        pos_id=position.pos_id,
+        symbol=position.symbol,
+        side=position.side,
+        status="OPEN" if position.open_qty > 0 else "CLOSED",
+        qty=position.open_qty,
+        opened_qty=position.opened_qty,
+        closed_qty=position.closed_qty,
+        entry_price=position.entry_price,
+        source="EVENT",
+        ts_ms=event.ts_ms,
+        mark_price=event.avg_price,
+        reason=f"{event.purpose} {event.client_order_id} {event.status} {event.filled_qty}",
+        config_rev=rev,
+    )
+    await write_snapshots(db, [snapshot])
+    return True
+
+
 async def latest_snapshots(db: asyncpg.Pool, pos_id: str | None = None) -> list[PositionSnapshot]:
     """Return the latest snapshot of every position (or of ``pos_id``)."""
     rows = await db.fetch(_LATEST, pos_id)
     return [PositionSnapshot(**{c: r[c] for c in _COLUMNS}) for r in rows]
 
 
-__all__ = ["latest_snapshots", "write_snapshots"]
+__all__ = ["latest_snapshots", "snapshot_event", "write_snapshots"]

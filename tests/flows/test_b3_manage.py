@@ -120,6 +120,11 @@ async def test_ladder_partial_take_profit_add_on_and_stop_out(
     entry_price: Decimal = rows[pos_id]["avg_price"]
     qty: Decimal = rows[pos_id]["filled_qty"]
     first_stop: Decimal = rows[f"{pos_id}:sl"]["trigger_price"]
+    opened = await pool.fetchrow(
+        "SELECT * FROM positions_snapshots WHERE snapshot_id = $1",
+        f"{pos_id}:EVENT:{rows[pos_id]['client_order_id']}",
+    )
+    assert (opened["status"], opened["qty"], opened["source"]) == ("OPEN", qty, "EVENT")
     r = entry_price - first_stop
     assert r > 0
 

@@ -130,6 +130,15 @@ async def test_a_stop_covering_part_of_the_entry_keeps_the_reservation(
     )
     assert not await closes(stop_filled("0.001"))
     assert (await ledger.usage("BTCUSDT"))[1] == 1
+    # The partial close is in the position's history: an EVENT snapshot of what is left.
+    snap = await pool.fetchrow(
+        "SELECT * FROM positions_snapshots WHERE snapshot_id = $1", f"{ENTRY}:EVENT:{ENTRY}:sl.cd"
+    )
+    assert (snap["status"], snap["qty"], snap["closed_qty"]) == (
+        "OPEN",
+        Decimal("0.002"),
+        Decimal("0.001"),
+    )
     await write(pool, row(f"{ENTRY}:mt:sl.cd", "SL", "FILLED", "0.002", intent_id=f"{ENTRY}:mt:sl"))
     assert await closes(stop_filled("0.002"))
     assert (await ledger.usage("BTCUSDT"))[1] == 0
