@@ -41,7 +41,7 @@ from handlers.s4_router.router import Router
 from handlers.s5_reconciler.gate import entries_allowed
 from handlers.s6_positions import ladder
 from handlers.s6_positions.market import current_regime, latest_atr
-from handlers.s6_positions.orders import market_order
+from handlers.s6_positions.orders import market_order, resolve_unfinished
 from handlers.s6_positions.position import Position, load_position
 from handlers.s6_positions.reports import MarketView, position_event, snapshot_of
 from handlers.s6_positions.state import (
@@ -126,7 +126,7 @@ class PositionManager:
     ) -> PositionSnapshot | None:
         """Return the snapshot of a position with nothing to do, or None if it has work."""
         state = rec.state
-        if state.pending is not None:
+        if state.pending is not None or position.unresolved:
             return None
         measured = await self._measure(position, rec.pinned, view)
         if isinstance(measured, str):
@@ -162,6 +162,9 @@ class PositionManager:
         if state.pending is not None:
             notes.append(await self._place(position, state.pending, view.now_ms))
             state = await read_state(self.redis, position.pos_id)
+        if position.unresolved:
+            notes.extend(await resolve_unfinished(self.router, position.unresolved))
+            position = await load_position(self.db, position.pos_id) or position
         pinned = await self.redis.get(names.entry_protection_key(position.pos_id))
         measured = await self._measure(position, pinned, view)
         if isinstance(measured, str):

@@ -61,4 +61,28 @@ async def market_order(
     return sum((r.filled_qty for r in outcome.results), Decimal(0))
 
 
-__all__ = ["market_order"]
+async def resolve_unfinished(router: Router, intent_ids: tuple[str, ...]) -> list[str]:
+    """Have S4 finish S6's orders a crash left PENDING / UNKNOWN; return what happened.
+
+    S6 sends these orders itself (not through a stream that would redeliver them), so a pass
+    hands each stored intent back to S4, which looks the order up by client order id before
+    any re-send: nothing is sent twice, and a step that is no longer due still gets its outcome.
+    """
+    notes = []
+    for intent_id in intent_ids:
+        stored = await router.store.intent(intent_id)
+        if stored is None:
+            continue
+        try:
+            outcome = await router.submit(stored[0])
+        except IntentBusy:
+            notes.append(f"RESOLVE_BUSY {intent_id}")
+            continue
+        except (IntentInvalid, IntentUnsupported, IntentUnprocessable, IntentConflict) as exc:
+            notes.append(f"RESOLVE_REFUSED {intent_id} {exc.message}"[:200])
+            continue
+        notes.append(f"RESOLVED {intent_id} {outcome.state}")
+    return notes
+
+
+__all__ = ["market_order", "resolve_unfinished"]

@@ -39,7 +39,9 @@ SELECT CASE WHEN purpose = 'ENTRY' THEN intent_id ELSE pos_id END AS pos_id,
        array_agg(intent_id) FILTER (WHERE purpose = 'ADD') AS add_intents,
        coalesce(sum(qty - filled_qty) FILTER (WHERE purpose = 'SL'
                AND status IN ('PENDING', 'UNKNOWN', 'NEW', 'PARTIALLY_FILLED')), 0) AS stop_qty,
-       max(updated_ts_ms) AS updated_ts_ms
+       max(updated_ts_ms) AS updated_ts_ms,
+       array_agg(intent_id) FILTER (WHERE purpose IN ('ADD', 'REDUCE', 'EXIT')
+               AND status IN ('PENDING', 'UNKNOWN')) AS unresolved
 FROM orders
 WHERE market = 'FUT' AND {where}
 GROUP BY 1
@@ -83,6 +85,8 @@ class Position(msgspec.Struct, frozen=True):
     add_intents: tuple[str, ...] = ()
     stop_qty: Decimal = _ZERO  # what its open (or in-flight) stop-loss orders still cover
     updated_ts_ms: int = 0  # the latest change of any of its orders
+    # S6's own market orders whose outcome S4 never recorded (the process died mid-call)
+    unresolved: tuple[str, ...] = ()
 
     @property
     def uncovered(self) -> Decimal:
@@ -141,6 +145,7 @@ def _position(row: asyncpg.Record) -> Position:
         add_intents=tuple(sorted(set(row["add_intents"] or ()))),
         stop_qty=row["stop_qty"],
         updated_ts_ms=int(row["updated_ts_ms"] or 0),
+        unresolved=tuple(sorted(set(row["unresolved"] or ()))),
     )
 
 

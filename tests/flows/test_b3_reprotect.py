@@ -19,14 +19,17 @@ import pytest
 
 from chimera import names
 from chimera.config.bundle import ConfigBundle
+from chimera.domain.orders import OrderIntent
 from chimera.domain.positions import PositionEvent
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
 from handlers.s4_router.handlers import RedisSink
+from handlers.s4_router.ids import LEG_MARKET, client_order_id
 from handlers.s4_router.router import CancelRequest, Router
-from handlers.s4_router.runtime import RouterRuntime, VenuePool
+from handlers.s4_router.runtime import RouterRuntime, VenuePool, now_ms
+from handlers.s4_router.store import OrderRecord
 from handlers.s6_positions.tick import manage_positions
-from tests.chimera.paper.venue_fixtures import paper_settings, print_trade
+from tests.chimera.paper.venue_fixtures import ccxt_exchange, paper_settings, print_trade
 from tests.flows.support import FlowRig, flow_rig, stream_payloads
 from tests.flows.test_b3_manage import FROZEN, TICK, orders_of, publish_mark
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot
@@ -38,6 +41,8 @@ pytestmark = pytest.mark.timeout(180)
 def reprotect_bundle() -> ConfigBundle:
     raw = msgspec.to_builtins(bundle(sizing={"notional_usdt": "600"}))
     raw["positions"]["manage"] = {"reprotect_after_ms": 1, "take_profit_ladder": []}
+    # A lost order is re-sent as soon as the venue is found not to have it (no 11 s wait).
+    raw["router"]["unknown_resend_after_ms"] = 0
     return msgspec.convert(raw, ConfigBundle)
 
 
@@ -140,5 +145,56 @@ async def test_a_stop_the_market_is_already_through_becomes_a_market_exit(
 
         await until(exited, 30, "S6 settles the position it closed")
         assert (await orders_of(pool, pos_id))[f"{pos_id}:tp"]["status"] == "CANCELED"
+    finally:
+        await runtime.close()
+
+
+async def test_an_order_s6_sent_but_never_saw_answered_is_finished_not_doubled(
+    rig: FlowRig, rclient: RedisClient, pool: asyncpg.Pool
+) -> None:
+    config = reprotect_bundle()
+    runtime = RouterRuntime(VenuePool(paper_settings(rig.venue)))
+    router = Router(
+        redis=rclient, db=pool, runtime=runtime, config=config.router, sink=RedisSink(rclient)
+    )
+    try:
+        pos_id, _qty, _ = await _entry_without_its_stop(rig, rclient, pool, router)
+        # What S4 leaves when the process dies between claiming the order and the venue call.
+        stuck = OrderIntent(
+            intent_id=f"{pos_id}:ptp@0", market="FUT", symbol="BTCUSDT", side="sell",
+            qty=Decimal("0.001"), purpose="REDUCE", reduce_only=True, pos_id=pos_id,
+        )  # fmt: skip
+        await router.store.accept_intent(stuck, now_ms())
+        coid = client_order_id(stuck.intent_id, LEG_MARKET)
+        await router.store.insert_order(
+            OrderRecord(
+                client_order_id=coid,
+                intent_id=stuck.intent_id,
+                market="FUT",
+                symbol="BTCUSDT",
+                side="sell",
+                order_type="MARKET",
+                purpose="REDUCE",
+                status="PENDING",
+                qty=stuck.qty,
+                created_ts_ms=now_ms(),
+                updated_ts_ms=now_ms(),
+                reduce_only=True,
+                pos_id=pos_id,
+            )
+        )
+        entry_price = (await orders_of(pool, pos_id))[pos_id]["avg_price"]
+        await publish_mark(rclient, entry_price)
+        snaps, _ = await manage_positions(router, pool, config, rig.rev, "TICK")
+        assert f"RESOLVED {stuck.intent_id}" in snaps[0].reason
+        row = await pool.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", coid)
+        assert (row["status"], row["filled_qty"]) == ("FILLED", stuck.qty)
+        async with ccxt_exchange(rig.venue, "perp") as exchange:
+            trades = await exchange.fetch_my_trades("BTC/USDT:USDT")  # type: ignore[attr-defined]
+        sells = [t for t in trades if t["side"] == "sell"]
+        assert sum(Decimal(str(t["amount"])) for t in sells) == stuck.qty  # sent once
+        # Finished: another pass has nothing to resolve.
+        snaps, _ = await manage_positions(router, pool, config, rig.rev, "TICK")
+        assert "RESOLVED" not in snaps[0].reason
     finally:
         await runtime.close()

@@ -60,13 +60,16 @@ RUN_S = 30.0
 ENTRY_EVERY_S = 1.2
 KILL_EVERY_S = (2.0, 4.0)
 SEED = 20261202
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 
 
 def survival_bundle() -> ConfigBundle:
     raw = msgspec.to_builtins(
         bundle(
             sizing={"notional_usdt": "200"},
-            risk={"max_concurrent_per_symbol": 3, "fut_margin_cap_usdt": "2000"},
+            # One position per symbol (the default): in one-way mode a symbol's Chimera position
+            # is then the venue's, so no stop reaches into another one (docs/s6-positions.md).
+            risk={"max_concurrent_per_symbol": 1, "fut_margin_cap_usdt": "2000"},
         )
     )
     raw["positions"]["manage"] = {
@@ -119,7 +122,7 @@ async def reconcile_every(
     router = Router(
         redis=redis, db=pool, runtime=runtime, config=config.router, sink=RedisSink(redis)
     )
-    reconciler = Reconciler(router, config.reconcile, ("BTCUSDT",), config.positions)
+    reconciler = Reconciler(router, config.reconcile, SYMBOLS, config.positions)
     try:
         while True:
             await reconciler.run("ALL")
@@ -129,18 +132,20 @@ async def reconcile_every(
 
 
 async def publish_marks(venue: PaperVenue, redis: RedisClient) -> None:
-    """Stand in for S1: the venue's perp book top as ``mkt:events:{perp}:BTCUSDT``."""
-    stream = names.mkt_stream("perp", "BTCUSDT")
+    """Stand in for S1: the venue's perp book tops as ``mkt:events:{perp}:<SYMBOL>``."""
     while True:
-        book = venue.hub.book("perp", "BTCUSDT")
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is not None and ask is not None:
+        for symbol in SYMBOLS:
+            book = venue.hub.book("perp", symbol)
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid is None or ask is None:
+                continue
             now = venue.hub.clock.now_ms()
             event = BookEvent(
-                kind="perp", symbol="BTCUSDT", ts_ms=now, recv_ts_ms=now, update_id=1,
+                kind="perp", symbol=symbol, ts_ms=now, recv_ts_ms=now, update_id=1,
                 bid=bid[0], bid_qty=bid[1], ask=ask[0], ask_qty=ask[1], mid=(bid[0] + ask[0]) / 2,
                 spread_bp=Decimal(0), bids=(), asks=(),
             )  # fmt: skip
+            stream = names.mkt_stream("perp", symbol)
             await redis.xadd(stream, entry_fields(MarketEvent(event)), maxlen=1000)  # type: ignore[arg-type]
         await asyncio.sleep(0.2)
 
@@ -185,14 +190,17 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
         started = loop.time()
         next_entry, next_kill = started, started + rng.uniform(*KILL_EVERY_S)
         t0 = T0
+        round_robin = 0
         while loop.time() - started < RUN_S:
             now = loop.time()
             if now >= next_entry:
-                book = venue.hub.book("perp", "BTCUSDT")
+                symbol = SYMBOLS[round_robin % len(SYMBOLS)]
+                round_robin += 1
+                book = venue.hub.book("perp", symbol)
                 mid = ((book.best_bid()[0] + book.best_ask()[0]) / 2).quantize(Decimal("0.1"))  # type: ignore[index]
                 # ATR ≈ 0.02 % of the price: R ≈ 0.03 %, so the market reaches stops and steps.
-                event = snapshot("BTCUSDT", t0=t0, price=str(mid), atr=float(mid) * 0.0002)
-                await rclient.xadd(names.feat_stream("BTCUSDT"), entry_fields(event))  # type: ignore[arg-type]
+                event = snapshot(symbol, t0=t0, price=str(mid), atr=float(mid) * 0.0002)
+                await rclient.xadd(names.feat_stream(symbol), entry_fields(event))  # type: ignore[arg-type]
                 t0 += 60_000
                 next_entry = now + ENTRY_EVERY_S
             if now >= next_kill:
@@ -213,7 +221,6 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
             return True
 
         await until(drained, 90, "ord:{intents} and ord:{results} fully processed")
-        s5.cancel()
         await settled(venue, rclient, pool, within=60)
 
         async def unprotected() -> list[str]:
@@ -240,6 +247,7 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
             await until(protected, 30, "every open position covered by its stops")
         except AssertionError:
             raise AssertionError("\n".join(await unprotected())) from None
+        s5.cancel()  # the final pass below must not meet a running one (the positions lock)
         entries = await pool.fetchval("SELECT count(*) FROM orders WHERE purpose = 'ENTRY'")
         reasons = {r["reason"]: r["count"] for r in await pool.fetch(decisions)}
         assert kills >= 5 and entries >= 3, (kills, entries, reasons)
@@ -251,7 +259,7 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
                 sink=RedisSink(rclient),
             )  # fmt: skip
             reconciler = Reconciler(
-                router, ReconcileConfig(markets=("FUT",)), ("BTCUSDT",), config.positions
+                router, ReconcileConfig(markets=("FUT",)), SYMBOLS, config.positions
             )
             report = await reconciler.run("ALL")
         finally:
