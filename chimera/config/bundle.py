@@ -68,6 +68,26 @@ def load_bundle(path: Path | str | None = None) -> ConfigBundle:
     return parse_bundle(raw, source=str(target))
 
 
+_FILE_BUNDLE: list[ConfigBundle] = []
+
+
+def worker_bundle(config: object, rev: int, service: str) -> tuple[ConfigBundle, int]:
+    """Return the bundle and revision a handler runs on: its worker's (``ctx.config``,
+    ``ctx.config_rev``), or — without a ``config:`` section — the bundle file as revision 0,
+    read once per process. ``service`` names the caller in the error for another config type.
+    """
+    if isinstance(config, ConfigBundle):
+        return config, rev
+    if config is not None:
+        raise ConfigError(
+            f"{service} needs a ConfigBundle, the worker has {type(config).__name__}",
+            hint="set `config: {loader: chimera.config.store:worker_loader}` in streams.yaml",
+        )
+    if not _FILE_BUNDLE:
+        _FILE_BUNDLE.append(load_bundle())
+    return _FILE_BUNDLE[0], 0
+
+
 __all__ = [
     "BUNDLE_ENV",
     "DEFAULT_BUNDLE_PATH",
@@ -75,4 +95,5 @@ __all__ = [
     "bundle_path",
     "load_bundle",
     "parse_bundle",
+    "worker_bundle",
 ]

@@ -14,6 +14,8 @@ import msgspec
 
 Market = Literal["FUT", "SPOT"]
 Side = Literal["buy", "sell"]
+# The side that reduces a position opened on the key's side.
+OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 # How S4 executes: a market order; post-only at the touch then take after maker_wait; TWAP
 # slices; SPOT native OCO; SPOT GuardStop (LIMIT_MAKER + watched stop); a conditional leg.
 ExecStyle = Literal[

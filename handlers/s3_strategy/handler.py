@@ -9,28 +9,16 @@ are sized with the venue's filters from the worker's ``s3_instruments`` resource
 from __future__ import annotations
 
 from chimera import names
-from chimera.config.bundle import ConfigBundle, load_bundle
+from chimera.config.bundle import ConfigBundle, worker_bundle
 from chimera.domain.features import FeatureEvent
 from chimera_workers import Context
 from chimera_workers.errors import ConfigError
 from handlers.s3_strategy.engine import DecisionEngine
 from handlers.s3_strategy.runtime import catalog_of
 
-_FILE_BUNDLE: list[ConfigBundle] = []
-
 
 def _config(ctx: Context) -> tuple[ConfigBundle, int]:
-    if isinstance(ctx.config, ConfigBundle):
-        return ctx.config, ctx.config_rev
-    if ctx.config is not None:
-        raise ConfigError(
-            f"S3 needs a ConfigBundle, the worker has {type(ctx.config).__name__}",
-            hint="set `config: {loader: chimera.config.store:worker_loader}` in streams.yaml",
-        )
-    # No `config:` section: run on the bundle file as revision 0 (read once).
-    if not _FILE_BUNDLE:
-        _FILE_BUNDLE.append(load_bundle())
-    return _FILE_BUNDLE[0], 0
+    return worker_bundle(ctx.config, ctx.config_rev, "S3")
 
 
 async def decide_on_features(event: FeatureEvent, ctx: Context) -> None:

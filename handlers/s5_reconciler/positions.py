@@ -34,7 +34,7 @@ from chimera import names
 from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
 from chimera.config.risk import RiskConfig
-from chimera.domain.orders import OrderIntent, Side
+from chimera.domain.orders import OPPOSITE, OrderIntent, Side
 from chimera.domain.positions import PositionSnapshot
 from chimera.risk import RiskLedger
 from chimera.venues.ccxt_factory import Exchange
@@ -51,7 +51,7 @@ from handlers.s4_router.router import Router
 from handlers.s4_router.runtime import now_ms
 from handlers.s5_reconciler.activity import in_flight
 from handlers.s5_reconciler.protect import Protector
-from handlers.s5_reconciler.repair import OPPOSITE, republish_unsettled, write_fill
+from handlers.s5_reconciler.repair import republish_unsettled, write_fill
 from handlers.s5_reconciler.report import (
     ActionKind,
     PositionCheck,
@@ -61,7 +61,7 @@ from handlers.s5_reconciler.report import (
 )
 from handlers.s5_reconciler.writes import POSITION_KIND, add_alert
 from handlers.s6_positions.position import Position, open_positions
-from handlers.s6_positions.snapshots import write_snapshots
+from handlers.s6_positions.snapshots import position_snapshot, write_snapshots
 
 log = logging.getLogger(__name__)
 # One positions pass at a time (schedule and POST /reconcile); move to chimera.names.
@@ -288,21 +288,15 @@ class PositionsPass:
 
     def _snapshot(self, position: Position, vp: VenuePosition | None) -> PositionSnapshot:
         agrees = position.symbol not in self.mismatched
-        return PositionSnapshot(
+        return position_snapshot(
+            position,
             snapshot_id=f"{position.pos_id}:RECONCILE:{self.log.ts_ms}",
-            pos_id=position.pos_id,
-            symbol=position.symbol,
-            side=position.side,
-            status="OPEN",
-            qty=position.open_qty,
-            opened_qty=position.opened_qty,
-            closed_qty=position.closed_qty,
-            entry_price=position.entry_price,
             source="RECONCILE",
             ts_ms=self.log.ts_ms,
+            rev=0,
+            reason=f"reconcile {self.log.run_id}: " + ("agrees" if agrees else "mismatch"),
             mark_price=None if vp is None else vp.mark_price,
             liq_price=None if vp is None else vp.liquidation_price,
-            reason=f"reconcile {self.log.run_id}: " + ("agrees" if agrees else "mismatch"),
         )
 
 

@@ -21,7 +21,7 @@ import asyncpg
 from chimera import names
 from chimera.config.positions import PositionsConfig
 from chimera.config.reconcile import ReconcileConfig
-from chimera.domain.orders import ExecStyle, OrderIntent, Purpose
+from chimera.domain.orders import OPPOSITE, ExecStyle, OrderIntent, Purpose
 from chimera.protection import protective_prices
 from handlers.s4_router.errors import (
     IntentBusy,
@@ -31,7 +31,6 @@ from handlers.s4_router.errors import (
     IntentUnsupported,
 )
 from handlers.s4_router.router import RouteOutcome, Router
-from handlers.s5_reconciler.repair import OPPOSITE
 from handlers.s5_reconciler.report import ActionKind, ReconcileAction, RunLog
 from handlers.s5_reconciler.writes import PROTECT_KIND, Severity, add_alert
 from handlers.s6_positions.market import current_regime, latest_atr

@@ -26,7 +26,6 @@ from handlers.s6_positions.position import load_position
 
 RECONCILE_ORDER_TYPE = "RECONCILE"
 REPAIR_LEG = "rc"
-OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 _LOOKBACK_MS = 7 * 86_400_000
 _UNSETTLED = (
     f"SELECT {', '.join(OrderRecord.__struct_fields__)} FROM orders o "
@@ -107,7 +106,6 @@ async def republish_unsettled(router: Router, before_ms: int) -> list[str]:
 
 
 __all__ = [
-    "OPPOSITE",
     "RECONCILE_ORDER_TYPE",
     "REPAIR_LEG",
     "republish_unsettled",

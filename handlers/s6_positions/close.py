@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+import msgspec
 
 from chimera import names
 from chimera.config.bundle import ConfigBundle
 from chimera.domain.orders import OrderResult
-from chimera.domain.positions import PositionEvent, PositionSnapshot
+from chimera.domain.positions import PositionSnapshot
 from chimera.risk import RiskLedger
 from chimera_workers import Context
 from chimera_workers.errors import ConfigError, Retry
@@ -36,7 +37,8 @@ from handlers.s4_router.runtime import RESOURCE_NAME
 from handlers.s6_positions.ends import twap_slices
 from handlers.s6_positions.legs import is_slice
 from handlers.s6_positions.position import Position, load_position, open_protective_orders
-from handlers.s6_positions.snapshots import write_snapshots
+from handlers.s6_positions.reports import position_event
+from handlers.s6_positions.snapshots import position_snapshot, write_snapshots
 from handlers.s6_positions.state import forget
 
 log = logging.getLogger(__name__)
@@ -140,21 +142,11 @@ async def _settle(
     await forget(ctx.redis, position.pos_id)
     await ctx.redis.srem(names.POS_STAGNATED, position.pos_id)
     await ctx.redis.srem(names.POS_OPEN, position.pos_id)
-    ctx.emit(
-        names.POS_EVENTS,
-        PositionEvent(
-            pos_id=position.pos_id,
-            kind="EXIT",
-            symbol=position.symbol,
-            side=position.side,
-            qty=position.closed_qty,
-            ts_ms=event.ts_ms,
-            price=event.avg_price,
-            entry_price=position.entry_price,
-            signal_id=position.signal_id,
-            reason=f"{event.purpose} {event.intent_id}",
-        ),
+    exit_event = position_event(
+        position, "EXIT", position.closed_qty, event.ts_ms, "", event.avg_price
     )
+    reason = f"{event.purpose} {event.intent_id}"
+    ctx.emit(names.POS_EVENTS, msgspec.structs.replace(exit_event, reason=reason))
     return True
 
 
@@ -164,21 +156,14 @@ def _closed(
     note = f"closed by {event.purpose} {event.intent_id}"
     if cancelled:
         note += f"; cancelled {', '.join(cancelled)}"
-    return PositionSnapshot(
+    return position_snapshot(
+        position,
         snapshot_id=f"{position.pos_id}:CLOSED",
-        pos_id=position.pos_id,
-        symbol=position.symbol,
-        side=position.side,
-        status="CLOSED",
-        qty=position.open_qty,
-        opened_qty=position.opened_qty,
-        closed_qty=position.closed_qty,
-        entry_price=position.entry_price,
         source="EVENT",
         ts_ms=event.ts_ms,
+        rev=rev,
+        reason=note,
         mark_price=event.avg_price,
-        reason=note[:500],
-        config_rev=rev,
     )
 
 

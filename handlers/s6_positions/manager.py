@@ -27,7 +27,6 @@ import msgspec
 
 from chimera import names
 from chimera.config.bundle import ConfigBundle
-from chimera.domain.orders import Side
 from chimera.domain.positions import (
     PositionEvent,
     PositionEventKind,
@@ -56,8 +55,6 @@ from handlers.s6_positions.state import (
 from handlers.s6_positions.stops import WOULD_TRIGGER, exit_breached, replace_stop
 
 log = logging.getLogger(__name__)
-
-_OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 
 
 class PositionManager:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from chimera.domain.orders import OrderIntent, Purpose, Side
+from chimera.domain.orders import OPPOSITE, OrderIntent, Purpose
 from handlers.s4_router.errors import (
     IntentBusy,
     IntentConflict,
@@ -17,8 +17,6 @@ from handlers.s4_router.router import Router
 from handlers.s6_positions.position import Position
 
 log = logging.getLogger(__name__)
-
-_OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 
 
 async def market_order(
@@ -41,7 +39,7 @@ async def market_order(
         intent_id=intent_id,
         market="FUT",
         symbol=position.symbol,
-        side=_OPPOSITE[position.side] if opposite else position.side,
+        side=OPPOSITE[position.side] if opposite else position.side,
         qty=qty,
         exec="MARKET",
         purpose=purpose,

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from chimera.domain.orders import ExecStyle, OrderIntent, OrderResult, Purpose, Side
+from chimera.domain.orders import OPPOSITE, ExecStyle, OrderIntent, OrderResult, Purpose
 from chimera.protection import protective_prices
 from handlers.s4_router.ids import LEG_MARKET
 from handlers.s6_positions.legs import LegOutcome
-
-_OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 
 
 def _prefix(entry_intent_id: str, leg: str) -> str:
@@ -65,7 +63,7 @@ def _intent(
         intent_id=intent_id,
         market=result.market,
         symbol=result.symbol,
-        side=_OPPOSITE[result.side],
+        side=OPPOSITE[result.side],
         qty=outcome.filled_qty,
         exec=exec_style,
         purpose=purpose,

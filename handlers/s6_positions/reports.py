@@ -14,6 +14,7 @@ from chimera.domain.positions import (
 )
 from handlers.s6_positions import ladder
 from handlers.s6_positions.position import Position
+from handlers.s6_positions.snapshots import position_snapshot
 from handlers.s6_positions.state import PositionState
 
 _DIGITS = Decimal("0.000001")
@@ -69,29 +70,25 @@ def snapshot_of(
 ) -> PositionSnapshot:
     """Return the snapshot of ``position`` as this pass leaves it."""
     liq = view.liquidations.get(position.symbol)
-    return PositionSnapshot(
+    base = position_snapshot(
+        position,
         snapshot_id=f"{position.pos_id}:{source}:{view.now_ms}",
-        pos_id=position.pos_id,
-        symbol=position.symbol,
-        side=position.side,
-        status="OPEN" if position.open_qty > 0 else "CLOSED",
-        qty=position.open_qty,
-        opened_qty=position.opened_qty,
-        closed_qty=position.closed_qty,
-        entry_price=position.entry_price,
         source=source,
         ts_ms=view.now_ms,
+        rev=rev,
+        reason="; ".join(notes),
         mark_price=mark,
+        liq_price=liq,
+    )
+    return msgspec.structs.replace(
+        base,
         move_r=_rounded(move),
         roe=None if mark is None else _rounded(ladder.roe(position, mark, leverage)),
-        liq_price=liq,
         liq_distance=None if mark is None else _rounded(ladder.liquidation_distance(mark, liq)),
         sl_level=state.level,
         sl_price=None if state.stop is None else state.stop.price,
         tp_step=state.tp_done,
         add_on_count=state.adds,
-        reason="; ".join(notes)[:500],
-        config_rev=rev,
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import asyncpg
 
 from chimera.domain.orders import OrderResult
-from chimera.domain.positions import PositionSnapshot
-from handlers.s6_positions.position import load_position
+from chimera.domain.positions import PositionSnapshot, SnapshotSource
+from handlers.s6_positions.position import Position, load_position
 
 _COLUMNS = tuple(PositionSnapshot.__struct_fields__)
 _TYPES = {
@@ -34,6 +36,37 @@ async def write_snapshots(db: asyncpg.Pool, snapshots: list[PositionSnapshot]) -
         await db.execute(_INSERT, *([getattr(s, c) for s in snapshots] for c in _COLUMNS))
 
 
+def position_snapshot(
+    position: Position,
+    *,
+    snapshot_id: str,
+    source: SnapshotSource,
+    ts_ms: int,
+    rev: int,
+    reason: str,
+    mark_price: Decimal | None = None,
+    liq_price: Decimal | None = None,
+) -> PositionSnapshot:
+    """Return ``position``'s snapshot: its quantities and status as its orders rows sum them."""
+    return PositionSnapshot(
+        snapshot_id=snapshot_id,
+        pos_id=position.pos_id,
+        symbol=position.symbol,
+        side=position.side,
+        status="OPEN" if position.open_qty > 0 else "CLOSED",
+        qty=position.open_qty,
+        opened_qty=position.opened_qty,
+        closed_qty=position.closed_qty,
+        entry_price=position.entry_price,
+        source=source,
+        ts_ms=ts_ms,
+        mark_price=mark_price,
+        liq_price=liq_price,
+        reason=reason[:500],
+        config_rev=rev,
+    )
+
+
 async def snapshot_event(db: asyncpg.Pool, event: OrderResult, rev: int) -> bool:
     """Write the position's snapshot after ``event`` (an order of it that ended with a fill).
 
@@ -44,21 +77,14 @@ async def snapshot_event(db: asyncpg.Pool, event: OrderResult, rev: int) -> bool
     position = None if pos_id is None else await load_position(db, pos_id)
     if position is None:
         return False
-    snapshot = PositionSnapshot(
+    snapshot = position_snapshot(
+        position,
         snapshot_id=f"{position.pos_id}:EVENT:{event.client_order_id}",
-        pos_id=position.pos_id,
-        symbol=position.symbol,
-        side=position.side,
-        status="OPEN" if position.open_qty > 0 else "CLOSED",
-        qty=position.open_qty,
-        opened_qty=position.opened_qty,
-        closed_qty=position.closed_qty,
-        entry_price=position.entry_price,
         source="EVENT",
         ts_ms=event.ts_ms,
-        mark_price=event.avg_price,
+        rev=rev,
         reason=f"{event.purpose} {event.client_order_id} {event.status} {event.filled_qty}",
-        config_rev=rev,
+        mark_price=event.avg_price,
     )
     await write_snapshots(db, [snapshot])
     return True
@@ -70,4 +96,4 @@ async def latest_snapshots(db: asyncpg.Pool, pos_id: str | None = None) -> list[
     return [PositionSnapshot(**{c: r[c] for c in _COLUMNS}) for r in rows]
 
 
-__all__ = ["latest_snapshots", "snapshot_event", "write_snapshots"]
+__all__ = ["latest_snapshots", "position_snapshot", "snapshot_event", "write_snapshots"]

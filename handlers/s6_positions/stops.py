@@ -25,7 +25,7 @@ import logging
 import asyncpg
 
 from chimera.alerts import add_alert
-from chimera.domain.orders import OrderIntent, Side
+from chimera.domain.orders import OPPOSITE, OrderIntent
 from handlers.s4_router.errors import (
     IntentBusy,
     IntentConflict,
@@ -40,7 +40,6 @@ from handlers.s6_positions.state import ManagedStop, commit_stop, drop_pending, 
 
 log = logging.getLogger(__name__)
 
-_OPPOSITE: dict[Side, Side] = {"buy": "sell", "sell": "buy"}
 _ACCEPTED = frozenset({"NEW", "PARTIALLY_FILLED", "FILLED"})
 # S4's message of a stop refused because the market is already through it (Binance -2021).
 WOULD_TRIGGER = "WOULD_TRIGGER_NOW"
@@ -52,7 +51,7 @@ def stop_intent(position: Position, stop: ManagedStop, rev: int, ts_ms: int) -> 
         intent_id=stop.intent_id,
         market="FUT",
         symbol=position.symbol,
-        side=_OPPOSITE[position.side],
+        side=OPPOSITE[position.side],
         qty=stop.qty,
         exec="STOP_MARKET",
         purpose="SL",

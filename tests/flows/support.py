@@ -67,18 +67,26 @@ def redis_url_of(redis: RedisClient) -> str:
     return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
+@asynccontextmanager
+async def paper_router(
+    venue: PaperVenue, redis: RedisClient, pool: asyncpg.Pool, config: ConfigBundle
+) -> AsyncIterator[Router]:
+    """Yield an S4 ``Router`` on ``venue`` (results XADDed to ``ord:{results}``); close after."""
+    runtime = RouterRuntime(VenuePool(paper_settings(venue)))
+    try:
+        yield Router(
+            redis=redis, db=pool, runtime=runtime, config=config.router, sink=RedisSink(redis)
+        )
+    finally:
+        await runtime.close()
+
+
 async def open_gate(
     venue: PaperVenue, redis: RedisClient, pool: asyncpg.Pool, config: ConfigBundle
 ) -> None:
     """Run the reconcile pass (scope ALL) S5's schedule runs, which the start-up gate waits for."""
-    runtime = RouterRuntime(VenuePool(paper_settings(venue)))
-    try:
-        router = Router(
-            redis=redis, db=pool, runtime=runtime, config=config.router, sink=RedisSink(redis)
-        )
+    async with paper_router(venue, redis, pool, config) as router:
         report = await Reconciler(router, config.reconcile, (), config.positions).run("ALL")
-    finally:
-        await runtime.close()
     assert report.ok, report
 
 
@@ -127,4 +135,12 @@ async def flow_rig(
             await worker.stop()
 
 
-__all__ = ["ROOT", "FlowRig", "flow_rig", "open_gate", "redis_url_of", "stream_payloads"]
+__all__ = [
+    "ROOT",
+    "FlowRig",
+    "flow_rig",
+    "open_gate",
+    "paper_router",
+    "redis_url_of",
+    "stream_payloads",
+]

@@ -38,14 +38,11 @@ from chimera.paper.trading.plugin import make_plugin
 from chimera.paper.venue import PaperVenue
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
-from handlers.s4_router.handlers import RedisSink
-from handlers.s4_router.router import Router
-from handlers.s4_router.runtime import RouterRuntime, VenuePool
 from handlers.s5_reconciler.reconciler import Reconciler
 from handlers.s6_positions.position import open_positions, open_protective_orders
-from tests.chimera.paper.venue_fixtures import paper_settings, running_venue, venue_config
+from tests.chimera.paper.venue_fixtures import running_venue, venue_config
 from tests.flows.invariants import settled
-from tests.flows.support import ROOT
+from tests.flows.support import ROOT, paper_router
 from tests.handlers.s3_strategy.support import T0, bundle, snapshot
 from tests.harness.polling import until
 
@@ -118,17 +115,11 @@ async def reconcile_every(
 ) -> None:
     """Stand in for S5's schedule (its interval cut): ALL passes, which reopen the entry gate
     each worker restart closes."""
-    runtime = RouterRuntime(VenuePool(paper_settings(venue)))
-    router = Router(
-        redis=redis, db=pool, runtime=runtime, config=config.router, sink=RedisSink(redis)
-    )
-    reconciler = Reconciler(router, config.reconcile, SYMBOLS, config.positions)
-    try:
+    async with paper_router(venue, redis, pool, config) as router:
+        reconciler = Reconciler(router, config.reconcile, SYMBOLS, config.positions)
         while True:
             await reconciler.run("ALL")
             await asyncio.sleep(every_s)
-    finally:
-        await runtime.close()
 
 
 async def publish_marks(venue: PaperVenue, redis: RedisClient) -> None:
@@ -252,18 +243,11 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
         reasons = {r["reason"]: r["count"] for r in await pool.fetch(decisions)}
         assert kills >= 5 and entries >= 3, (kills, entries, reasons)
 
-        runtime = RouterRuntime(VenuePool(paper_settings(venue)))
-        try:
-            router = Router(
-                redis=rclient, db=pool, runtime=runtime, config=config.router,
-                sink=RedisSink(rclient),
-            )  # fmt: skip
+        async with paper_router(venue, rclient, pool, config) as router:
             reconciler = Reconciler(
                 router, ReconcileConfig(markets=("FUT",)), SYMBOLS, config.positions
             )
             report = await reconciler.run("ALL")
-        finally:
-            await runtime.close()
         assert report.ok and report.jaccard == 1.0 and not report.actions, report
     finally:
         marks.cancel()
