@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -199,8 +198,9 @@ async def test_twap_places_its_slices_on_schedule(
     rows = await order_rows(pool, entry.intent_id)
     assert [r["client_order_id"][-3:] for r in rows] == [".s0", ".s1", ".s2"]
     assert all(r["status"] == "FILLED" and r["qty"] == Decimal("0.002") for r in rows)
-    gaps = [b["created_ts_ms"] - a["created_ts_ms"] for a, b in itertools.pairwise(rows)]
-    assert all(gap >= 250 for gap in gaps)
+    # A slice is never placed before its due time; a slow first tick may place s0 late, so the
+    # gaps between placements can be shorter than the interval (the schedule is absolute).
+    assert all(r["created_ts_ms"] >= due for r, due in zip(rows, scores, strict=True))
     done = await router.submit(entry)
     assert done.state == "DONE" and len(done.results) == 3
 
