@@ -134,11 +134,16 @@ async def bench_market(
 
 
 async def bench_through_stream(
-    redis: RedisClient, pool: Any, base_url: str, market: Market, intents: int
+    redis: RedisClient, redis_url: str, pool: Any, base_url: str, market: Market, intents: int
 ) -> list[float]:
     """Time intents from their XADD on ``ord:{intents}`` until the venue acknowledged them."""
     app = load_app(ROOT / "streams.yaml")
-    environ = {"CHIMERA_VENUE": "paper", "CHIMERA_PAPER_URL": base_url}
+    # The worker's resources (the S5 start-up gate among them) reach Redis by its URL.
+    environ = {
+        "CHIMERA_VENUE": "paper",
+        "CHIMERA_PAPER_URL": base_url,
+        "CHIMERA_REDIS_URL": redis_url,
+    }
     worker = Worker(
         app, redis, consumer="bench", bindings=["s4-intents"], schedules=[], db=pool,
         retention=False, environ=environ,
@@ -244,7 +249,9 @@ async def run_on(tmp: Path, base_url: str, intents: int, venue_book: bool, strea
             await asyncio.sleep(0.3)
         for market in ("FUT", "SPOT"):
             if stream:
-                e2e = await bench_through_stream(redis, pool, base_url, market, intents)  # type: ignore[arg-type]
+                e2e = await bench_through_stream(
+                    redis, redis_server.url, pool, base_url, market, intents
+                )  # type: ignore[arg-type]
                 series = [("decision→ack", e2e)]
             else:
                 ack, submit = await bench_market(router, runtime, market, intents)  # type: ignore[arg-type]
