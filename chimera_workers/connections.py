@@ -71,10 +71,22 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
+async def _end_transaction(conn: asyncpg.Connection) -> None:
+    # asyncpg's default reset sends `RESET ALL; UNLISTEN *; CLOSE ALL; SELECT
+    # pg_advisory_unlock_all()` on every release: a second round trip after every pooled query,
+    # on the order path too. Chimera keeps no session state (no SET, LISTEN, cursors or advisory
+    # locks; tests/chimera_workers/test_connections.py checks a released connection is clean),
+    # so only a transaction a cancelled caller left open needs ending.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def open_db_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """Create an asyncpg pool for ``url`` or raise ``ServerUnavailable`` naming the URL."""
     try:
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=10)
+        pool = await asyncpg.create_pool(
+            url, min_size=min_size, max_size=max_size, timeout=10, reset=_end_transaction
+        )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise ServerUnavailable(
             f"cannot reach PostgreSQL at {url}: {exc}", hint=_SERVICES_HINT

@@ -60,6 +60,20 @@ from handlers.s4_router.runtime import RouterRuntime, VenuePool, now_ms  # noqa:
 from tests.harness.servers import PostgresProcess, RedisProcess  # noqa: E402
 
 SIZES: dict[Market, Decimal] = {"FUT": Decimal("0.002"), "SPOT": Decimal("0.001")}
+# Idle time between one intent's FILLED result and the next decision (--pause-ms): 0 keeps the
+# processes warm; with a pause every hop also pays for waking an idle process (on this 2-vCPU VM
+# ~1.5x the hop, docs/benchmarks.md).
+pause_s = 0.0
+WARMUP = 50  # intents per market not counted
+
+
+async def xadd_intent(redis: RedisClient, intent: OrderIntent) -> None:
+    """Publish ``intent`` on ``ord:{intents}`` as S3's emit does."""
+    await redis.xadd(names.ORD_INTENTS, entry_fields(intent))  # type: ignore[arg-type]
+
+
+def after_market(market: str) -> None:
+    """Called after each market's run (``s4_hops.py`` prints its breakdown here)."""
 
 
 class NullSink:
@@ -115,7 +129,7 @@ async def bench_market(
     submit_ms: list[float] = []
     run = f"{int(time.time())}"
     try:
-        for n in range(intents + 50):
+        for n in range(intents + WARMUP):
             intent = OrderIntent(
                 intent_id=f"bench-{run}-{market}-{n}", market=market, symbol="BTCUSDT",
                 side="buy" if n % 2 == 0 else "sell", qty=SIZES[market],
@@ -125,7 +139,7 @@ async def bench_market(
             finished = time.perf_counter()
             if outcome.results[-1].status != "FILLED":
                 raise RuntimeError(f"intent {n} ended {outcome.results[-1]}")
-            if n >= 50:  # warm-up
+            if n >= WARMUP:  # warm-up
                 ack_ms.append((acked[-1] - started) * 1000)
                 submit_ms.append((finished - started) * 1000)
     finally:
@@ -165,8 +179,8 @@ async def bench_through_stream(
         exchange.create_order = timed_create_order
         run = f"{int(time.time())}"
         latencies: list[float] = []
-        results_seen = 0
-        for n in range(intents + 50):
+        last_result = "$"
+        for n in range(intents + WARMUP):
             intent_id = f"sb-{run}-{market}-{n}"
             intent = OrderIntent(
                 intent_id=intent_id, market=market, symbol="BTCUSDT",
@@ -174,20 +188,23 @@ async def bench_through_stream(
             )  # fmt: skip
             ack_event.clear()
             started = time.perf_counter()
-            await redis.xadd(names.ORD_INTENTS, entry_fields(intent))  # type: ignore[arg-type]
+            await xadd_intent(redis, intent)
             await asyncio.wait_for(ack_event.wait(), 30)
-            if n >= 50:
+            if n >= WARMUP:
                 latencies.append((acked[intent_id] - started) * 1000)
-            # Wait for the FILLED result so the next intent does not queue behind this one.
-            while True:
-                entries = await redis.xrange(names.ORD_RESULTS, "-", "+")
-                if len(entries) > results_seen and any(
-                    b'"FILLED"' in f[PAYLOAD_FIELD] and intent_id.encode() in f[PAYLOAD_FIELD]
-                    for _, f in entries[results_seen:]
-                ):
-                    results_seen = len(entries)
-                    break
-                await asyncio.sleep(0.001)
+            # Wait for the FILLED result (read from where the last wait ended, never the whole
+            # stream): the next decision must not queue behind this one's fills and commit.
+            filled = False
+            while not filled:
+                reply = await redis.xread({names.ORD_RESULTS: last_result}, block=1000)
+                for _, entries in reply:
+                    for entry_id, fields in entries:
+                        last_result = entry_id
+                        payload = fields[PAYLOAD_FIELD]
+                        filled = filled or (
+                            b'"FILLED"' in payload and intent_id.encode() in payload
+                        )
+            await asyncio.sleep(pause_s)
         return latencies
     finally:
         await worker.stop()
@@ -261,6 +278,7 @@ async def run_on(tmp: Path, base_url: str, intents: int, venue_book: bool, strea
                     f"{market:4s} {name:12s} n={len(values)} p50={pct(values, 0.5):.3f} ms "
                     f"p99={pct(values, 0.99):.3f} ms mean={statistics.fmean(values):.3f} ms"
                 )
+            after_market(market)
     finally:
         if books is not None:
             books.cancel()
@@ -281,7 +299,12 @@ def main() -> None:
     parser.add_argument(
         "--through-stream", action="store_true", help="intents via ord:{intents} and a Worker"
     )
+    parser.add_argument(
+        "--pause-ms", type=float, default=0.0, help="idle time between intents (--through-stream)"
+    )
     args = parser.parse_args()
+    global pause_s
+    pause_s = args.pause_ms / 1000
     uvloop.run(run(args.intents, args.venue_book, args.in_process_venue, args.through_stream))
 
 
