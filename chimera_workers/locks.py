@@ -8,13 +8,27 @@ writes (e.g. ``WHERE fence < $token``) so those writes are rejected, and its ``e
 
 Tokens are monotonic as long as the counter key survives: losing it (FLUSHALL, a failover to
 a replica that missed the last INCR) can hand out a token again.
+
+``kept`` separates the two jobs of a TTL: the TTL is a short lease, renewed while the holder's
+process lives, so a SIGKILLed holder frees the lock within one TTL; ``up_to_ms`` bounds how
+long a live but hung holder can keep it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from chimera_workers.connections import RedisClient
-from chimera_workers.errors import ConfigError
+from chimera_workers.errors import ConfigError, cancel_and_wait, raise_if_cancelling
 from chimera_workers.scripts import check_same_slot, run_script
+
+log = logging.getLogger(__name__)
 
 
 def _check_ttl(ttl_ms: int) -> int:
@@ -52,6 +66,37 @@ class FencedLock:
     async def release(self, token: int) -> bool:
         """Delete the lock if ``token`` still holds it; return whether it did."""
         return bool(await run_script(self.redis, "lock_release", [self.key], [str(token)]))
+
+    @asynccontextmanager
+    async def kept(self, token: int, *, up_to_ms: int | None = None) -> AsyncIterator[None]:
+        """Renew ``token``'s hold every third of the TTL while the body runs.
+
+        Renewal stops ``up_to_ms`` after entering (None: when the body ends); the lock then
+        expires one TTL later unless released. The body is not interrupted if the hold is lost:
+        fencing tokens guard its writes.
+        """
+        renewal = asyncio.create_task(self._renew(token, up_to_ms))
+        try:
+            yield
+        finally:
+            await cancel_and_wait([renewal])
+
+    async def _renew(self, token: int, up_to_ms: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        stop_at = None if up_to_ms is None else loop.time() + up_to_ms / 1000
+        period = self.ttl_ms / 3000
+        while stop_at is None or loop.time() + period < stop_at:
+            await asyncio.sleep(period)
+            try:
+                if not await self.extend(token):
+                    log.warning(
+                        "lock %r: token %d lost its hold before the work ended", self.key, token
+                    )
+                    return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # Keep renewing through a Redis blip: the lease outlasts a few periods.
+                raise_if_cancelling()
+                log.warning("lock %r: renewal failed (%s); retrying", self.key, exc)
 
     async def holder(self) -> int | None:
         """Return the token currently holding the lock, or None when it is free."""

@@ -34,8 +34,11 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Fills a re-read finds this long after they happened (venue clock) raise a FILL_FOUND_LATE
     # alert: S4, and S6 after it, did not know about them for that long.
     late_fill_alert_ms: NonNegativeMs = 5_000
-    # One intent is routed by one process at a time (lock:{exec}:intent:<id>).
+    # One intent is routed by one process at a time (lock:{exec}:intent:<id>). The lock is a
+    # lease of intent_lock_lease_ms, renewed while the routing process lives (a SIGKILLed one
+    # frees it within the lease), for at most intent_lock_ttl_ms (a hung one frees it then).
     intent_lock_ttl_ms: PositiveMs = 60_000
+    intent_lock_lease_ms: Annotated[int, msgspec.Meta(ge=300, le=600_000)] = 5_000
     intent_lock_wait_ms: NonNegativeMs = 2_000
     # A BookEvent on the market stream older than this is not used for mid_at_send/top3; the
     # venue's order book is read instead.
@@ -53,6 +56,11 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     exit_check_ms: NonNegativeMs = 500
 
     def __post_init__(self) -> None:
+        if self.intent_lock_lease_ms > self.intent_lock_ttl_ms:
+            raise ValueError(
+                f"intent_lock_lease_ms ({self.intent_lock_lease_ms}) must be at most "
+                f"intent_lock_ttl_ms ({self.intent_lock_ttl_ms})"
+            )
         # The intent lock is held while a maker order rests; it must outlive the wait.
         if self.maker_wait_ms > self.intent_lock_ttl_ms // 2:
             raise ValueError(

@@ -92,9 +92,12 @@ class Router:
         return FencedLock(
             self.redis,
             names.intent_lock_key(intent_id),
-            ttl_ms=self.config.intent_lock_ttl_ms,
+            ttl_ms=self.config.intent_lock_lease_ms,
             fence_key=names.INTENT_LOCK_FENCE,
         )
+
+    def _kept(self, lock: FencedLock, token: int) -> AbstractAsyncContextManager[None]:
+        return lock.kept(token, up_to_ms=self.config.intent_lock_ttl_ms)
 
     async def _acquire(self, lock: FencedLock, *, wait: bool = True) -> int:
         deadline = time.monotonic() + (self.config.intent_lock_wait_ms / 1000 if wait else 0)
@@ -111,7 +114,8 @@ class Router:
         lock = self._lock(intent_id)
         token = await self._acquire(lock, wait=wait)
         try:
-            yield
+            async with self._kept(lock, token):
+                yield
         finally:
             await lock.release(token)
 
@@ -163,7 +167,8 @@ class Router:
         try:
             if isinstance(switch, BaseException):
                 raise switch
-            outcome = await self._submit_locked(desk, intent, legs, switch.on)
+            async with self._kept(lock, token):
+                outcome = await self._submit_locked(desk, intent, legs, switch.on)
         finally:
             await lock.release(token)
         await self.runtime.metrics.observe(

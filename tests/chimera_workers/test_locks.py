@@ -85,3 +85,36 @@ async def test_ttl_is_mandatory(redis: RedisClient, ttl: int) -> None:
 async def test_lock_and_fence_must_share_a_slot(redis: RedisClient) -> None:
     with pytest.raises(ConfigError, match="hash slot"):
         FencedLock(redis, "{a}:lock", ttl_ms=1000, fence_key="{b}:fence")
+
+
+async def test_kept_renews_the_lease_while_the_body_runs(redis: RedisClient) -> None:
+    lock = FencedLock(redis, "{job}:lock", ttl_ms=300)
+    token = await lock.acquire()
+    assert token is not None
+    async with lock.kept(token):
+        await asyncio.sleep(1.0)  # three leases long
+        assert await lock.holder() == token
+    assert await lock.holder() == token  # renewal ends with the body; release is the caller's
+    await asyncio.sleep(0.4)
+    assert await lock.holder() is None
+
+
+async def test_kept_stops_renewing_after_up_to_ms(redis: RedisClient) -> None:
+    lock = FencedLock(redis, "{job}:lock", ttl_ms=300)
+    token = await lock.acquire()
+    assert token is not None
+    async with lock.kept(token, up_to_ms=600):
+        await asyncio.sleep(1.3)  # a hung holder: the lock frees by up_to_ms + one lease
+        assert await lock.holder() is None
+        assert await lock.acquire() == token + 1
+
+
+async def test_kept_ends_quietly_when_the_hold_is_taken_over(redis: RedisClient) -> None:
+    lock = FencedLock(redis, "{job}:lock", ttl_ms=300)
+    token = await lock.acquire()
+    assert token is not None
+    async with lock.kept(token):
+        await redis.delete("{job}:lock")  # lost (e.g. an operator's repair)
+        newer = await lock.acquire(ttl_ms=10_000)
+        await asyncio.sleep(0.5)  # the renewal is refused and stops; the newer holder stays
+        assert await lock.holder() == newer

@@ -239,9 +239,16 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
         except AssertionError:
             raise AssertionError("\n".join(await unprotected())) from None
         s5.cancel()  # the final pass below must not meet a running one (the positions lock)
+        await asyncio.gather(s5, return_exceptions=True)
         entries = await pool.fetchval("SELECT count(*) FROM orders WHERE purpose = 'ENTRY'")
         reasons = {r["reason"]: r["count"] for r in await pool.fetch(decisions)}
-        assert kills >= 5 and entries >= 3, (kills, entries, reasons)
+        stuck = await pool.fetch(
+            "SELECT client_order_id, intent_id, pos_id, purpose, order_type, status, qty, "
+            "filled_qty, created_ts_ms, updated_ts_ms FROM orders WHERE status IN "
+            "('PENDING', 'UNKNOWN') OR (status IN ('NEW', 'PARTIALLY_FILLED') "
+            "AND order_type NOT IN ('STOP_MARKET', 'TAKE_PROFIT_MARKET'))"
+        )
+        assert kills >= 5 and entries >= 3, (kills, entries, reasons, [tuple(r) for r in stuck])
 
         async with paper_router(venue, rclient, pool, config) as router:
             reconciler = Reconciler(
@@ -250,6 +257,8 @@ async def test_sigkilled_workers_leave_every_position_protected_and_nothing_doub
             report = await reconciler.run("ALL")
         assert report.ok and report.jaccard == 1.0 and not report.actions, report
     finally:
-        marks.cancel()
-        s5.cancel()
+        for task in (marks, s5):
+            task.cancel()
+        # Awaited, so the stand-ins close their venue clients before the loop ends.
+        await asyncio.gather(marks, s5, return_exceptions=True)
         fleet.stop_all()
