@@ -8,7 +8,7 @@ import pytest
 
 from chimera_workers.connections import RedisClient
 from chimera_workers.errors import ConfigError
-from chimera_workers.locks import FencedLock
+from chimera_workers.locks import DEFAULT_LEASE_MS, FencedLock, lease_for
 
 
 async def test_acquire_is_exclusive_and_tokens_grow(redis: RedisClient) -> None:
@@ -118,3 +118,10 @@ async def test_kept_ends_quietly_when_the_hold_is_taken_over(redis: RedisClient)
         newer = await lock.acquire(ttl_ms=10_000)
         await asyncio.sleep(0.5)  # the renewal is refused and stops; the newer holder stays
         assert await lock.holder() == newer
+
+
+def test_lease_for_caps_the_lease_at_the_longest_hold() -> None:
+    assert lease_for(30_000) == DEFAULT_LEASE_MS == 5_000
+    assert lease_for(1_000) == 1_000
+    with pytest.raises(ConfigError):
+        lease_for(0)
