@@ -40,7 +40,8 @@ class TreasuryAuto(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``amount_step``) and, when spot's free balance beyond ``spot_reserve`` covers it, requests a
     SPOT -> FUTURES transfer: awaiting an operator's approval (``manual``) or run by S1 at once
     (``auto``). At most one request per ``window_ms`` (its transfer_id names the window), and
-    never while another request on the route is open.
+    never while another request on the route is open; its own requests left unapproved for
+    ``approval_ttl_ms`` expire.
     """
 
     mode: TreasuryMode = "off"
@@ -51,6 +52,10 @@ class TreasuryAuto(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The need is rounded up to a multiple of this (the venue's transfer precision or coarser).
     amount_step: Decimal = Decimal("0.01")
     window_ms: PositiveMs = 3_600_000
+    # A request of the check's own (manual mode) that no operator approved this long after it
+    # was filed is REJECTED as expired: the need it was computed for is stale, and an open
+    # request keeps the check from filing a fresh one.
+    approval_ttl_ms: PositiveMs = 14_400_000
 
     def __post_init__(self) -> None:
         for name in ("min_free_fut", "spot_reserve"):

@@ -5,7 +5,9 @@ Each tick of ``s6-treasury`` (``treasury_tick``), with ``treasury.auto.mode`` no
 1. An open request on SPOT -> FUTURES for the asset (PENDING_APPROVAL, PENDING, SUBMITTED,
    UNKNOWN, whoever filed it) means no new one. Those already approved (or automatic) are
    handed to S1 again, which resumes them (an UNKNOWN is looked up at the venue); those
-   awaiting an operator are left to the operator.
+   awaiting an operator are left to the operator — except the check's own that waited
+   ``approval_ttl_ms`` (4 h): REJECTED as expired (actor ``s6-treasury``), so a stale need is
+   never approved late and a fresh request can be filed.
 2. Otherwise read the free balances and compute ``need = max(0, min_free_fut - free_fut)``,
    rounded up to ``amount_step``. Nothing needed: done.
 3. Spot's free balance beyond ``spot_reserve`` does not cover it: a WARN alert
@@ -34,7 +36,7 @@ from chimera.config.treasury import Account, TreasuryAuto, TreasuryPolicy
 from chimera_workers.context import Context
 from chimera_workers.errors import ConfigError
 from handlers.s1_connectors.treasury import TransferRequest, TreasuryService
-from handlers.s1_connectors.treasury_store import TreasuryStore
+from handlers.s1_connectors.treasury_store import TransferRow, TreasuryStore
 from handlers.s1_connectors.treasury_venue import CcxtVenue
 from handlers.s4_router.runtime import runtime_of
 from handlers.s6_positions.treasury_balances import FreeBalances, read_free
@@ -58,6 +60,21 @@ class CheckResult(msgspec.Struct, frozen=True):
     transfer_id: str | None = None
     state: str | None = None
     detail: str = ""
+
+
+def _awaiting_operator(row: TransferRow) -> bool:
+    return (
+        row.state == "PENDING_APPROVAL"
+        and row.approved_by is None
+        and row.requested_by == SYSTEM_IDENTITY
+    )
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("h", 3_600_000), ("min", 60_000)):
+        if ms % size == 0:
+            return f"{ms // size} {unit}"
+    return f"{Decimal(ms) / 1000} s"
 
 
 def compute_need(auto: TreasuryAuto, free_futures: Decimal) -> Decimal:
@@ -133,6 +150,7 @@ class TreasuryCheck:
 
     async def _open(self) -> CheckResult | None:
         rows = await self.requests.open_on_route(self.auto.asset, FROM_ACCOUNT, TO_ACCOUNT)
+        rows = await self._expire_unapproved(rows)
         if not rows:
             return None
         resumed = [r for r in rows if r.state != "PENDING_APPROVAL" or r.approved_by is not None]
@@ -143,6 +161,25 @@ class TreasuryCheck:
             "resumed" if resumed else "waiting", Decimal(0), first.transfer_id, first.state,
             f"{len(rows)} open request(s) on {FROM_ACCOUNT}->{TO_ACCOUNT}; no new one",
         )  # fmt: skip
+
+    async def _expire_unapproved(self, rows: list[TransferRow]) -> list[TransferRow]:
+        """REJECT this check's own requests no operator approved within ``approval_ttl_ms``."""
+        ttl = self.auto.approval_ttl_ms
+        now = self.requests.clock_ms()
+        stale = [r for r in rows if _awaiting_operator(r) and now - r.created_ms >= ttl]
+        if not stale:
+            return rows
+        expired = set()
+        reason = f"expired: not approved within {_duration(ttl)}"
+        async with self.requests.route_lock(FROM_ACCOUNT, TO_ACCOUNT) as token:
+            for row in stale:
+                # Re-read under the lock: an operator may have approved it since the first look.
+                current = await self.approvals.service.store.get(row.transfer_id)
+                if current is not None and _awaiting_operator(current):
+                    await self.requests.reject_locked(current, SYSTEM_IDENTITY, token, reason)
+                    expired.add(row.transfer_id)
+        await self.approvals.service.emit_audit()
+        return [r for r in rows if r.transfer_id not in expired]
 
     async def _file(self, req: TransferRequest, need: Decimal) -> CheckResult:
         message = f"waiting for an operator's approval (requested by {SYSTEM_IDENTITY})"

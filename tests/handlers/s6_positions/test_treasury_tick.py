@@ -268,3 +268,33 @@ async def test_the_route_lock_has_a_ttl_while_held(
             async with requests.route_lock("SPOT", "FUTURES"):
                 pass
     assert await lock_gone(rclient)
+
+
+async def test_an_unapproved_request_expires_and_a_fresh_one_is_filed(
+    tmp_path: Path, rclient: RedisClient, pool: asyncpg.Pool, runtime: RouterRuntime
+) -> None:
+    before = await free(runtime)
+    manual = policy("manual", before.futures + Decimal("10"))
+    quick = msgspec.structs.replace(manual.auto, window_ms=100, approval_ttl_ms=150)
+    bundle = ConfigBundle(treasury=msgspec.structs.replace(manual, auto=quick))
+    await tick(tmp_path, rclient, pool, runtime, bundle)
+    await tick(tmp_path, rclient, pool, runtime, bundle)  # not stale yet: still waiting
+    [first] = await transfers(pool)
+    assert first["state"] == "PENDING_APPROVAL"
+    await asyncio.sleep(0.2)  # past approval_ttl_ms, and in a later window
+    await tick(tmp_path, rclient, pool, runtime, bundle)
+    expired, fresh = await transfers(pool)
+    assert expired["transfer_id"] == first["transfer_id"] and expired["state"] == "REJECTED"
+    assert expired["message"] == "rejected by s6-treasury: expired: not approved within 0.15 s"
+    assert await events(pool, first["transfer_id"]) == [
+        ("-", "PENDING_APPROVAL", "s6-treasury"),
+        ("PENDING_APPROVAL", "REJECTED", "s6-treasury"),
+    ]
+    assert fresh["state"] == "PENDING_APPROVAL" and fresh["transfer_id"] != first["transfer_id"]
+    assert [(a.transfer_id, a.to_state) for a in await audits(rclient)] == [
+        (first["transfer_id"], "PENDING_APPROVAL"),
+        (first["transfer_id"], "REJECTED"),
+        (fresh["transfer_id"], "PENDING_APPROVAL"),
+    ]
+    assert await unemitted(pool) == 0 and await lock_gone(rclient)
+    assert await free(runtime) == before
