@@ -139,6 +139,8 @@ RECON_LAST_RUN_TS = "recon:{last_run_ts}"
 # S5's start-up gate: the latest worker start; entries wait until RECON_LAST_RUN_TS reaches it.
 # Same hash tag as RECON_LAST_RUN_TS, so one MGET reads both on a Cluster.
 RECON_REQUIRED_SINCE = "recon:{last_run_ts}:required_since"
+# When the s5-reconcile schedule last started a pass (successful or not): the tick's pacing.
+RECON_LAST_ATTEMPT_TS = "recon:{last_run_ts}:attempt"
 # S5: one POSITIONS pass at a time (its repairs must not run twice for one mismatch).
 RECON_POSITIONS_LOCK = "lock:{recon}:positions"
 

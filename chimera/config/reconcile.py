@@ -43,6 +43,11 @@ class ReconcileConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     health_ttl_ms: Annotated[int, msgspec.Meta(ge=1_000, le=86_400_000)] = 600_000
     # TTL of the lock one positions pass holds (two passes must not repair the same mismatch).
     lock_ttl_ms: Annotated[int, msgspec.Meta(ge=1_000, le=3_600_000)] = 120_000
+    # The s5-reconcile schedule ticks often (streams.yaml); a tick starts a full pass when this
+    # long has passed since the last one started, or, while the start-up gate is closed (a
+    # worker has just started), gate_retry_ms — so entries resume within seconds of a restart.
+    interval_ms: Annotated[int, msgspec.Meta(ge=1_000, le=86_400_000)] = 15_000
+    gate_retry_ms: Annotated[int, msgspec.Meta(ge=500, le=86_400_000)] = 2_000
 
 
 __all__ = ["OrphanPolicy", "PositionPolicy", "ReconcileConfig"]
