@@ -125,6 +125,16 @@ async def flat(exchange: Any, symbol: str = "BTC/USDT:USDT") -> None:
             )
 
 
+@pytest.fixture
+async def perp(venue: PaperVenue) -> AsyncIterator[Any]:
+    """ccxt's futures exchange on the module's venue; the account flat around a test."""
+    async with ccxt_exchange(venue, "perp") as exchange:
+        await exchange.load_markets()
+        await flat(exchange)
+        yield exchange
+        await flat(exchange)
+
+
 # --- SPOT brackets (OCO / GUARD) ---------------------------------------------------------------
 SPOT = "BTC/USDT"
 

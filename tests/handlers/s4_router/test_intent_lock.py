@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,35 +12,24 @@ import pytest
 
 from chimera import names
 from chimera.config.router import RouterConfig
-from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
 from chimera_workers.locks import FencedLock
 from handlers.s4_router.errors import IntentBusy
 from handlers.s4_router.runtime import RouterRuntime
-from tests.chimera.paper.venue_fixtures import ccxt_exchange
 from tests.handlers.s4_router.support import (
     FAST,
-    flat,
     intent,
     make_router,
     order_rows,
+    perp,
     runtime,
     venue,
 )
 
-__all__ = ["runtime", "venue"]  # fixtures
+__all__ = ["perp", "runtime", "venue"]  # fixtures
 
 PERP = "BTC/USDT:USDT"
 LEASED = msgspec.structs.replace(FAST, intent_lock_lease_ms=500, intent_lock_wait_ms=200)
-
-
-@pytest.fixture
-async def perp(venue: PaperVenue) -> AsyncIterator[Any]:
-    async with ccxt_exchange(venue, "perp") as exchange:
-        await exchange.load_markets()
-        await flat(exchange)
-        yield exchange
-        await flat(exchange)
 
 
 async def test_a_crashed_holder_frees_the_intent_within_the_lease(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -23,31 +22,21 @@ from handlers.s4_router.errors import IntentConflict, IntentInvalid, IntentUnpro
 from handlers.s4_router.ids import client_order_id
 from handlers.s4_router.router import CancelRequest
 from handlers.s4_router.runtime import RouterRuntime
-from tests.chimera.paper.venue_fixtures import ccxt_exchange
 from tests.handlers.s4_router.support import (
     fill_rows,
-    flat,
     intent,
     make_router,
     order_rows,
+    perp,
     results,
     runtime,
     venue,
     venue_orders,
 )
 
-__all__ = ["runtime", "venue"]  # fixtures
+__all__ = ["perp", "runtime", "venue"]  # fixtures
 
 PERP = "BTC/USDT:USDT"
-
-
-@pytest.fixture
-async def perp(venue: PaperVenue) -> AsyncIterator[Any]:
-    async with ccxt_exchange(venue, "perp") as exchange:
-        await exchange.load_markets()
-        await flat(exchange)
-        yield exchange
-        await flat(exchange)
 
 
 async def metrics(redis: RedisClient) -> list[MetricEvent]:

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import msgspec
-import pytest
 
 from chimera import names
 from chimera.domain.metrics import MetricEvent
 from chimera.domain.positions import PositionEvent
-from chimera.paper.venue import PaperVenue
 from chimera.risk import RiskLedger
 from chimera_workers.connections import RedisClient
 from chimera_workers.keys import PAYLOAD_FIELD
 from handlers.s4_router.runtime import RouterRuntime
 from handlers.s6_positions.position import open_positions
-from tests.chimera.paper.venue_fixtures import ccxt_exchange
-from tests.handlers.s4_router.support import flat, intent, make_router, runtime, venue
+from tests.handlers.s4_router.support import flat, intent, make_router, perp, runtime, venue
 from tests.handlers.s5_reconciler.support import (
     PERP,
     count,
@@ -32,16 +28,7 @@ from tests.handlers.s5_reconciler.support import (
 )
 from tests.handlers.s6_positions.support import CONFIG
 
-__all__ = ["runtime", "venue"]  # fixtures
-
-
-@pytest.fixture
-async def perp(venue: PaperVenue) -> AsyncIterator[Any]:
-    async with ccxt_exchange(venue, "perp") as exchange:
-        await exchange.load_markets()
-        await flat(exchange)
-        yield exchange
-        await flat(exchange)
+__all__ = ["perp", "runtime", "venue"]  # fixtures
 
 
 async def pos_events(rclient: RedisClient) -> list[PositionEvent]:

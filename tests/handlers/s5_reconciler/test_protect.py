@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import pytest
 
 from chimera import names
-from chimera.paper.venue import PaperVenue
 from chimera_workers.connections import RedisClient
 from handlers.s4_router.runtime import RouterRuntime
 from handlers.s6_positions.position import load_position, open_protective_orders
-from tests.chimera.paper.venue_fixtures import ccxt_exchange
-from tests.handlers.s4_router.support import flat, intent, make_router, runtime, venue
+from tests.handlers.s4_router.support import intent, make_router, perp, runtime, venue
 from tests.handlers.s5_reconciler.support import PERP, count, reconciler, venue_net
 
 PROTECT = "RECONCILE_PROTECT"
 
-__all__ = ["runtime", "venue"]  # fixtures
-
-
-@pytest.fixture
-async def perp(venue: PaperVenue) -> AsyncIterator[Any]:
-    async with ccxt_exchange(venue, "perp") as exchange:
-        await exchange.load_markets()
-        await flat(exchange)
-        yield exchange
-        await flat(exchange)
+__all__ = ["perp", "runtime", "venue"]  # fixtures
 
 
 async def test_a_position_without_a_stop_gets_one_once(

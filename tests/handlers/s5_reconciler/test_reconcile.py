@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import pytest
 
 from chimera import names
 from chimera.config.reconcile import ReconcileConfig
@@ -21,29 +19,20 @@ from handlers.s5_reconciler.report import PositionsSummary, Scope
 from tests.chimera.paper.venue_fixtures import ccxt_exchange
 from tests.handlers.s4_router.support import (
     SPOT,
-    flat,
     intent,
     make_router,
     new_id,
     order_rows,
+    perp,
     results,
     runtime,
     venue,
 )
 
-__all__ = ["runtime", "venue"]  # fixtures
+__all__ = ["perp", "runtime", "venue"]  # fixtures
 
 PERP = "BTC/USDT:USDT"
 SYMBOLS = ("BTCUSDT",)
-
-
-@pytest.fixture
-async def perp(venue: PaperVenue) -> AsyncIterator[Any]:
-    async with ccxt_exchange(venue, "perp") as exchange:
-        await exchange.load_markets()
-        await flat(exchange)
-        yield exchange
-        await flat(exchange)
 
 
 def reconciler(
