@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
-from chimera_workers.errors import raise_if_cancelling
+from chimera_workers.errors import cancel_and_wait, raise_if_cancelling
 from chimera_workers.keys import schedule_fence, schedule_lock, schedule_tick
 from chimera_workers.locks import FencedLock
 from chimera_workers.metrics import WorkerMetrics
@@ -65,12 +65,12 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Cancel the timers; a run in progress is cancelled and its lock released."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Cancelled again if a library swallowed the first cancel (cancel_and_wait).
+        await cancel_and_wait(self._tasks)
 
     async def _loop(self, job: ScheduleSpec) -> None:
         while True:
+            raise_if_cancelling()  # a handler whose libraries swallowed the cancel outright
             due = next_due_ms(job, time.time_ns() // 1_000_000)
             await asyncio.sleep(max(0.0, due / 1000 - time.time()))
             try:
@@ -113,6 +113,10 @@ class Scheduler:
                 await pipe.execute()
             self._metrics.schedule_runs.labels(job.name).inc()
         except Exception:
+            # A cancel the handler's libraries turned into another error (on 3.11 a TimeoutError
+            # from asyncio.timeout) is still a cancel: logging it here would keep the timer
+            # loop running after stop().
+            raise_if_cancelling()
             log.exception("schedule %s failed at tick %d", job.name, due_ms)
         finally:
             keeper.cancel()

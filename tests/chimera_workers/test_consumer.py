@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from pathlib import Path
@@ -236,6 +237,29 @@ async def test_schedule_runs_each_tick_once_across_workers(
     assert len(due) - 2 <= ticks <= len(due)
     # Each tick is claimed once; a tick claimed as the workers stop may be cancelled unrun.
     assert len(claimed) - 1 <= ticks <= len(claimed)
+
+
+async def test_stop_ends_schedules_whose_handler_hides_the_cancel(
+    tmp_path: Path, client: RedisClient
+) -> None:
+    handler = "tests.runner_app.handlers:tick_hiding_its_cancel"
+    schedules = [{"name": "tick", "handler": handler, "interval_ms": 100}]
+    app = make_app(tmp_path, schedules=schedules)
+    for attempt in (1, 2):  # the cancel turned into a TimeoutError, then swallowed outright
+        worker = await run_worker(app, client, "w1")
+        await until(functools.partial(_ticks_at_least, client, attempt), within=5)
+        await asyncio.sleep(0.1)  # inside the tick's sleep
+        started = time.monotonic()
+        await worker.stop()
+        assert time.monotonic() - started < 3
+        assert int(await client.get("t:hidden") or 0) == attempt
+        ticks = await client.get("t:ticks")
+        await asyncio.sleep(0.4)
+        assert await client.get("t:ticks") == ticks  # no timer left running
+
+
+async def _ticks_at_least(client: RedisClient, n: int) -> bool:
+    return int(await client.get("t:ticks") or 0) >= n
 
 
 async def test_retention_never_trims_unread_entries(tmp_path: Path, client: RedisClient) -> None:

@@ -52,3 +52,14 @@ async def noop(event: Job, ctx: Context) -> None:
 
 async def tick(ctx: Context) -> None:
     await ctx.redis.incr("t:ticks")
+
+
+async def tick_hiding_its_cancel(ctx: Context) -> None:
+    """A tick whose library turns the task's cancel into an error (redis-py's and aiohttp's
+    ``asyncio.timeout`` can on Python 3.11), or swallows it outright."""
+    await ctx.redis.incr("t:ticks")
+    try:
+        await asyncio.sleep(0.5)
+    except asyncio.CancelledError:
+        if await ctx.redis.incr("t:hidden") % 2:
+            raise TimeoutError("converted by a library") from None
