@@ -22,7 +22,7 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
 from chimera_workers.errors import cancel_and_wait, raise_if_cancelling
 from chimera_workers.keys import schedule_fence, schedule_lock, schedule_tick
-from chimera_workers.locks import FencedLock
+from chimera_workers.locks import FencedLock, lease_for
 from chimera_workers.metrics import WorkerMetrics
 from chimera_workers.scripts import Scripts
 from chimera_workers.topology import ScheduleSpec
@@ -90,10 +90,12 @@ class Scheduler:
         )
         if not claimed:
             return False
+        # A lease renewed while the run lasts (FencedLock.kept): a worker SIGKILLed mid-run
+        # frees the schedule within the lease, not after the whole lock_ttl_ms.
         lock = FencedLock(
             self._redis,
             schedule_lock(job.name),
-            ttl_ms=job.lock_ttl_ms,
+            ttl_ms=lease_for(job.lock_ttl_ms),
             fence_key=schedule_fence(job.name),
         )
         token = await lock.acquire()
@@ -102,15 +104,15 @@ class Scheduler:
                 "schedule %s: previous run still holds the lock; tick %d skipped", job.name, due_ms
             )
             return False
-        keeper = asyncio.create_task(_keep_extended(lock, token))
         try:
-            ctx = self._make_context()
-            await job.handler(ctx)
-            if ctx.emits:
-                pipe = self._redis.pipeline(transaction=False)
-                for stream, fields in ctx.emits:
-                    pipe.xadd(stream, fields)  # type: ignore[arg-type]
-                await pipe.execute()
+            async with lock.kept(token):
+                ctx = self._make_context()
+                await job.handler(ctx)
+                if ctx.emits:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for stream, fields in ctx.emits:
+                        pipe.xadd(stream, fields)  # type: ignore[arg-type]
+                    await pipe.execute()
             self._metrics.schedule_runs.labels(job.name).inc()
         except Exception:
             # A cancel the handler's libraries turned into another error (on 3.11 a TimeoutError
@@ -119,18 +121,5 @@ class Scheduler:
             raise_if_cancelling()
             log.exception("schedule %s failed at tick %d", job.name, due_ms)
         finally:
-            keeper.cancel()
-            # asyncio.wait never raises the keeper's CancelledError, so a cancel aimed at
-            # this task still propagates (suppressing CancelledError here would swallow it;
-            # the lock then simply expires with its TTL).
-            await asyncio.wait([keeper])
             await lock.release(token)
         return True
-
-
-async def _keep_extended(lock: FencedLock, token: int) -> None:
-    while True:
-        await asyncio.sleep(lock.ttl_ms / 3000)
-        if not await lock.extend(token):
-            log.error("schedule lock %s lost while running; another run may start", lock.key)
-            return

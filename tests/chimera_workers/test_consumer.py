@@ -13,6 +13,8 @@ import pytest
 from chimera_workers.codec import entry_fields
 from chimera_workers.connections import RedisClient
 from chimera_workers.dead_letter import list_dead_letters, retry_dead_letter
+from chimera_workers.keys import schedule_lock
+from chimera_workers.locks import DEFAULT_LEASE_MS
 from chimera_workers.topology import App
 from chimera_workers.worker import Worker
 from tests.harness.polling import until
@@ -243,12 +245,15 @@ async def test_stop_ends_schedules_whose_handler_hides_the_cancel(
     tmp_path: Path, client: RedisClient
 ) -> None:
     handler = "tests.runner_app.handlers:tick_hiding_its_cancel"
-    schedules = [{"name": "tick", "handler": handler, "interval_ms": 100}]
+    schedules = [{"name": "tick", "handler": handler, "interval_ms": 100, "lock_ttl_ms": 60_000}]
     app = make_app(tmp_path, schedules=schedules)
     for attempt in (1, 2):  # the cancel turned into a TimeoutError, then swallowed outright
         worker = await run_worker(app, client, "w1")
         await until(functools.partial(_ticks_at_least, client, attempt), within=5)
         await asyncio.sleep(0.1)  # inside the tick's sleep
+        # The leader lock is a 5 s lease renewed while the run lasts, not the 60 s TTL a
+        # SIGKILLed worker would leave behind.
+        assert 0 < await client.pttl(schedule_lock("tick")) <= DEFAULT_LEASE_MS
         started = time.monotonic()
         await worker.stop()
         assert time.monotonic() - started < 3
