@@ -10,8 +10,9 @@ Tokens are monotonic as long as the counter key survives: losing it (FLUSHALL, a
 a replica that missed the last INCR) can hand out a token again.
 
 ``kept`` separates the two jobs of a TTL: the TTL is a short lease, renewed while the holder's
-process lives, so a SIGKILLed holder frees the lock within one TTL; ``up_to_ms`` bounds how
-long a live but hung holder can keep it.
+process lives, so a SIGKILLed holder frees the lock within one TTL; ``hold_ms`` bounds how
+long a live but hung holder can keep it. ``FencedLock.leased`` builds such a lock and ``held``
+keeps it for a block, then releases it.
 """
 
 from __future__ import annotations
@@ -53,13 +54,36 @@ class FencedLock:
     """A TTL lock on ``key`` whose holders get increasing fencing tokens from ``fence_key``."""
 
     def __init__(
-        self, redis: RedisClient, key: str, *, ttl_ms: int, fence_key: str | None = None
+        self,
+        redis: RedisClient,
+        key: str,
+        *,
+        ttl_ms: int,
+        fence_key: str | None = None,
+        hold_ms: int | None = None,
     ) -> None:
         self.redis = redis
         self.key = key
         self.fence_key = fence_key if fence_key is not None else f"{key}:fence"
         self.ttl_ms = _check_ttl(ttl_ms)
+        # How long ``kept``/``held`` renew at most (None: until the block ends).
+        self.hold_ms = None if hold_ms is None else _check_ttl(hold_ms)
         check_same_slot([self.key, self.fence_key], what=f"lock {key!r}")
+
+    @classmethod
+    def leased(
+        cls,
+        redis: RedisClient,
+        key: str,
+        *,
+        hold_ms: int,
+        lease_ms: int = DEFAULT_LEASE_MS,
+        fence_key: str | None = None,
+    ) -> FencedLock:
+        """Return a lock taken on a lease of ``lease_ms`` (at most ``hold_ms``) that ``held``
+        renews for at most ``hold_ms``."""
+        ttl = min(_check_ttl(lease_ms), _check_ttl(hold_ms))
+        return cls(redis, key, ttl_ms=ttl, fence_key=fence_key, hold_ms=hold_ms)
 
     async def acquire(self, *, ttl_ms: int | None = None) -> int | None:
         """Take the lock for ``ttl_ms`` (default: the lock's TTL); return the token or None."""
@@ -80,15 +104,25 @@ class FencedLock:
     async def kept(self, token: int, *, up_to_ms: int | None = None) -> AsyncIterator[None]:
         """Renew ``token``'s hold every third of the TTL while the body runs.
 
-        Renewal stops ``up_to_ms`` after entering (None: when the body ends); the lock then
-        expires one TTL later unless released. The body is not interrupted if the hold is lost:
-        fencing tokens guard its writes.
+        Renewal stops ``up_to_ms`` (default: the lock's ``hold_ms``) after entering, or when the
+        body ends; the lock then expires one TTL later unless released. The body is not
+        interrupted if the hold is lost: fencing tokens guard its writes.
         """
-        renewal = asyncio.create_task(self._renew(token, up_to_ms))
+        limit = self.hold_ms if up_to_ms is None else up_to_ms
+        renewal = asyncio.create_task(self._renew(token, limit))
         try:
             yield
         finally:
             await cancel_and_wait([renewal])
+
+    @asynccontextmanager
+    async def held(self, token: int) -> AsyncIterator[None]:
+        """Keep ``token``'s hold renewed while the body runs (``kept``), then release it."""
+        try:
+            async with self.kept(token):
+                yield
+        finally:
+            await self.release(token)
 
     async def _renew(self, token: int, up_to_ms: int | None) -> None:
         loop = asyncio.get_running_loop()

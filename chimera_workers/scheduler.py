@@ -105,7 +105,7 @@ class Scheduler:
             )
             return False
         try:
-            async with lock.kept(token):
+            async with lock.held(token):
                 ctx = self._make_context()
                 await job.handler(ctx)
                 if ctx.emits:
@@ -120,6 +120,4 @@ class Scheduler:
             # loop running after stop().
             raise_if_cancelling()
             log.exception("schedule %s failed at tick %d", job.name, due_ms)
-        finally:
-            await lock.release(token)
         return True

@@ -89,15 +89,13 @@ class Router:
 
     # --- plumbing -------------------------------------------------------------------------
     def _lock(self, intent_id: str) -> FencedLock:
-        return FencedLock(
+        return FencedLock.leased(
             self.redis,
             names.intent_lock_key(intent_id),
-            ttl_ms=self.config.intent_lock_lease_ms,
+            hold_ms=self.config.intent_lock_ttl_ms,
+            lease_ms=self.config.intent_lock_lease_ms,
             fence_key=names.INTENT_LOCK_FENCE,
         )
-
-    def _kept(self, lock: FencedLock, token: int) -> AbstractAsyncContextManager[None]:
-        return lock.kept(token, up_to_ms=self.config.intent_lock_ttl_ms)
 
     async def _acquire(self, lock: FencedLock, *, wait: bool = True) -> int:
         deadline = time.monotonic() + (self.config.intent_lock_wait_ms / 1000 if wait else 0)
@@ -113,11 +111,8 @@ class Router:
     async def _locked(self, intent_id: str, *, wait: bool = True) -> AsyncIterator[None]:
         lock = self._lock(intent_id)
         token = await self._acquire(lock, wait=wait)
-        try:
-            async with self._kept(lock, token):
-                yield
-        finally:
-            await lock.release(token)
+        async with lock.held(token):
+            yield
 
     def locked(self, intent_id: str, *, wait: bool = True) -> AbstractAsyncContextManager[None]:
         """Hold ``intent_id``'s lock (``IntentBusy`` if another process keeps it)."""
@@ -164,13 +159,10 @@ class Router:
         )
         if isinstance(token, BaseException):
             raise token
-        try:
+        async with lock.held(token):
             if isinstance(switch, BaseException):
                 raise switch
-            async with self._kept(lock, token):
-                outcome = await self._submit_locked(desk, intent, legs, switch.on)
-        finally:
-            await lock.release(token)
+            outcome = await self._submit_locked(desk, intent, legs, switch.on)
         await self.runtime.metrics.observe(
             self.redis, (time.perf_counter() - started) * 1000, self.config.metrics_interval_ms
         )

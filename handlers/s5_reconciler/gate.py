@@ -39,7 +39,8 @@ class StartupGate(msgspec.Struct, frozen=True):
     since: int
 
 
-def _int(raw: bytes | str | None) -> int | None:
+def stamp_ms(raw: bytes | str | None) -> int | None:
+    """Return a stored millisecond stamp, or None when it is missing or unreadable."""
     if raw is None:
         return None
     try:
@@ -55,7 +56,7 @@ def gate_open(last_run: bytes | str | None, required_since: bytes | str | None) 
     """
     if required_since is None:
         return True
-    required, last = _int(required_since), _int(last_run)
+    required, last = stamp_ms(required_since), stamp_ms(last_run)
     return required is not None and last is not None and last >= required
 
 
@@ -97,5 +98,6 @@ __all__ = [
     "entries_allowed",
     "gate_open",
     "require_reconcile",
+    "stamp_ms",
     "startup_gate",
 ]

@@ -20,7 +20,7 @@ from chimera_workers.connections import RedisClient
 from chimera_workers.context import Context
 from handlers.s4_router.handlers import RedisSink, router_for
 from handlers.s4_router.runtime import now_ms
-from handlers.s5_reconciler.gate import RECON_REQUIRED_SINCE, gate_open
+from handlers.s5_reconciler.gate import gate_open, stamp_ms
 from handlers.s5_reconciler.reconciler import Reconciler
 
 _DEFAULT = ReconcileConfig()
@@ -38,13 +38,13 @@ def reconcile_config(config: Any) -> ReconcileConfig:
 async def run_due(redis: RedisClient, config: ReconcileConfig) -> bool:
     """Tell whether a run is due now; if so, record its start as the last attempt."""
     last, required, attempt = await redis.mget(
-        names.RECON_LAST_RUN_TS, RECON_REQUIRED_SINCE, names.RECON_LAST_ATTEMPT_TS
+        names.RECON_LAST_RUN_TS, names.RECON_REQUIRED_SINCE, names.RECON_LAST_ATTEMPT_TS
     )
     gap = config.interval_ms if gate_open(last, required) else config.gate_retry_ms
     now = now_ms()
-    previous = attempt.decode() if isinstance(attempt, bytes) else attempt
-    if previous is not None and previous.isdigit() and now - int(previous) < gap:
-        return False  # (an unreadable stamp is overwritten by this run's)
+    previous = stamp_ms(attempt)  # an unreadable stamp is overwritten by this run's
+    if previous is not None and now - previous < gap:
+        return False
     await redis.set(names.RECON_LAST_ATTEMPT_TS, str(now))
     return True
 

@@ -39,7 +39,7 @@ from chimera.domain.positions import PositionSnapshot
 from chimera.risk import RiskLedger
 from chimera.venues.ccxt_factory import Exchange
 from chimera.venues.positions import VenuePosition, fetch_futures_positions
-from chimera_workers.locks import FencedLock, lease_for
+from chimera_workers.locks import FencedLock
 from handlers.s4_router.errors import (
     IntentBusy,
     IntentConflict,
@@ -96,17 +96,15 @@ class PositionsPass:
 
     async def run(self) -> PositionsSummary:
         """Compare, act, check stops and snapshot, under the positions lock."""
-        hold_ms = self.config.lock_ttl_ms
-        lock = FencedLock(self.router.redis, RECON_POSITIONS_LOCK, ttl_ms=lease_for(hold_ms))
+        lock = FencedLock.leased(
+            self.router.redis, RECON_POSITIONS_LOCK, hold_ms=self.config.lock_ttl_ms
+        )
         token = await lock.acquire()
         if token is None:
             self.log.errors.append("positions: another reconcile run holds the positions lock")
             return PositionsSummary()
-        try:
-            async with lock.kept(token, up_to_ms=hold_ms):
-                return await self._run()
-        finally:
-            await lock.release(token)
+        async with lock.held(token):
+            return await self._run()
 
     async def _run(self) -> PositionsSummary:
         read_at = now_ms()

@@ -29,7 +29,7 @@ from chimera.domain.positions import PositionSnapshot
 from chimera.risk import RiskLedger
 from chimera_workers import Context
 from chimera_workers.errors import ConfigError, Retry
-from chimera_workers.locks import FencedLock, lease_for
+from chimera_workers.locks import FencedLock
 from handlers.s4_router.errors import IntentBusy, IntentNotFound
 from handlers.s4_router.handlers import RedisSink, router_for
 from handlers.s4_router.router import CancelRequest
@@ -112,16 +112,14 @@ async def settle_close(event: OrderResult, ctx: Context, config: ConfigBundle, r
             hint="run the s6-entry binding in a worker with a database URL",
         )
     # Under the position's lock: the manage tick must not place a stop while this settles it.
-    hold_ms = config.positions.manage.lock_ttl_ms
-    lock = FencedLock(ctx.redis, names.pos_lock_key(event.pos_id), ttl_ms=lease_for(hold_ms))
+    lock = FencedLock.leased(
+        ctx.redis, names.pos_lock_key(event.pos_id), hold_ms=config.positions.manage.lock_ttl_ms
+    )
     token = await lock.acquire()
     if token is None:
         raise Retry(f"position {event.pos_id} is being managed", delay_ms=500)
-    try:
-        async with lock.kept(token, up_to_ms=hold_ms):
-            return await _settle(event, ctx, ctx.db, config, rev)
-    finally:
-        await lock.release(token)
+    async with lock.held(token):
+        return await _settle(event, ctx, ctx.db, config, rev)
 
 
 async def _settle(

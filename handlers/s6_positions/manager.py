@@ -35,7 +35,7 @@ from chimera.domain.positions import (
 )
 from chimera.protection import protective_prices
 from chimera.risk import RiskLedger
-from chimera_workers.locks import FencedLock, lease_for
+from chimera_workers.locks import FencedLock
 from handlers.s4_router.router import Router
 from handlers.s5_reconciler.gate import entries_allowed
 from handlers.s6_positions import ladder
@@ -91,18 +91,14 @@ class PositionManager:
 
     async def run(self, position: Position, view: MarketView) -> PositionSnapshot | None:
         """Manage ``position`` under its lock; None when another process holds the lock."""
-        hold_ms = self.manage.lock_ttl_ms
-        lock = FencedLock(
-            self.redis, names.pos_lock_key(position.pos_id), ttl_ms=lease_for(hold_ms)
+        lock = FencedLock.leased(
+            self.redis, names.pos_lock_key(position.pos_id), hold_ms=self.manage.lock_ttl_ms
         )
         token = await lock.acquire()
         if token is None:
             return None
-        try:
-            async with lock.kept(token, up_to_ms=hold_ms):
-                return await self._manage(position, view)
-        finally:
-            await lock.release(token)
+        async with lock.held(token):
+            return await self._manage(position, view)
 
     # --- the steps --------------------------------------------------------------------------
     async def _measure(
