@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -15,6 +16,7 @@ import typer
 
 from chimera_workers.cli.common import run, user_errors
 from chimera_workers.connections import open_db_pool, open_redis
+from chimera_workers.cpu_wake import MAX_US, CpuWakeLatency
 from chimera_workers.endpoints import resolve_database_url, resolve_redis_url
 from chimera_workers.errors import ConfigError
 from chimera_workers.metrics import WorkerMetrics
@@ -68,6 +70,17 @@ def worker(
     no_db: Annotated[
         bool, typer.Option("--no-db", help="Do not open a PostgreSQL pool (ctx.db is None).")
     ] = False,
+    cpu_wake_latency_us: Annotated[
+        int | None,
+        typer.Option(
+            "--cpu-wake-latency-us",
+            min=0,
+            max=MAX_US,
+            help="Keep idle CPUs able to wake within this many µs while the worker runs "
+            "(Linux PM QoS; needs write access to /dev/cpu_dma_latency). "
+            "Default $CHIMERA_CPU_WAKE_LATENCY_US, else off.",
+        ),
+    ] = None,
 ) -> None:
     """Consume the bound streams; exit 0 after a graceful SIGTERM/SIGINT shutdown."""
     # Catch a stop request from the first moment: a supervisor may stop a slot that is
@@ -89,20 +102,25 @@ def worker(
             "--no-bindings contradicts --binding", hint="give one of --no-bindings or --binding"
         )
     bindings = [] if no_bindings else (binding or None)
+    wake_bound = (
+        settings.cpu_wake_latency_us if cpu_wake_latency_us is None else cpu_wake_latency_us
+    )
+    wake = contextlib.nullcontext() if wake_bound is None else CpuWakeLatency(wake_bound)
     try:
-        run(
-            _run(
-                app,
-                redis_url,
-                database_url,
-                consumer_name(consumer),
-                bindings,
-                schedules,
-                metrics_port,
-                grace,
-                early_stop,
+        with wake:
+            run(
+                _run(
+                    app,
+                    redis_url,
+                    database_url,
+                    consumer_name(consumer),
+                    bindings,
+                    schedules,
+                    metrics_port,
+                    grace,
+                    early_stop,
+                )
             )
-        )
     except WorkerCrashed as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc

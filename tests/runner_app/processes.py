@@ -19,12 +19,14 @@ def start_worker(
     binding: str = "jobs",
     grace: float = 10.0,
     log: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CHIMERA_REDIS_URL": redis_url,
         "PYTHONPATH": str(ROOT),
         "CHIMERA_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     args = [
         sys.executable,
