@@ -16,7 +16,7 @@ probes around the steps of the hot path, and prints p50/p90/p99 of each hop:
 The probes wrap functions at module level (a benchmark, not product code). Not a test.
 
     .venv/bin/python scripts/bench/s4_hops.py [--intents 300] [--pause-ms 20]
-        [--cpu-wake-latency-us 0] [--venue-state]
+        [--cpu-wake-latency-us 0]
 """
 
 from __future__ import annotations
@@ -121,10 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--intents", type=int, default=300)
     parser.add_argument("--pause-ms", type=float, default=0.0, help="idle time between intents")
-    bench.add_venue_options(parser)
+    bench.add_wake_option(parser)
     args = parser.parse_args()
     bench.pause_s = args.pause_ms / 1000
-    bench.set_venue_options(args)
     install()
     bench.after_market = lambda market: report(market, bench.WARMUP)
     with bench.cpu_wake(args):

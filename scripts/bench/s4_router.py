@@ -22,7 +22,7 @@ instead). Not a test.
 so the venue, Redis and PostgreSQL processes wake quickly too, as on a host tuned for latency.
 
     .venv/bin/python scripts/bench/s4_router.py [--intents 1000] [--venue-book] [--in-process-venue]
-        [--through-stream] [--pause-ms MS] [--cpu-wake-latency-us US] [--venue-state]
+        [--through-stream] [--pause-ms MS] [--cpu-wake-latency-us US]
 """
 
 from __future__ import annotations
@@ -69,10 +69,6 @@ SIZES: dict[Market, Decimal] = {"FUT": Decimal("0.002"), "SPOT": Decimal("0.001"
 # processes warm; with a pause every hop also pays for waking an idle process (on this 2-vCPU VM
 # ~1.5x the hop, docs/benchmarks.md).
 pause_s = 0.0
-# The venue keeps its state in memory unless --venue-state: its debounced save re-encodes and
-# fsyncs the whole state (every order and fill so far) on its event loop, ~7 ms at 1 MB after
-# 1,100 orders, and an order arriving meanwhile waits (docs/benchmarks.md).
-venue_state = False
 WARMUP = 50  # intents per market not counted
 
 
@@ -223,9 +219,7 @@ async def bench_through_stream(
 async def paper_venue(state_dir: Path, in_process: bool) -> Any:
     """Yield the base URL of a paper venue with the trading plugin."""
     if in_process:
-        config = PaperVenueConfig(
-            port=0, seed=1, warmup_ms=60_000, state_dir=str(state_dir) if venue_state else ""
-        )
+        config = PaperVenueConfig(port=0, seed=1, warmup_ms=60_000, state_dir=str(state_dir))
         venue = PaperVenue(config, make_plugin)
         await venue.start()
         try:
@@ -237,8 +231,7 @@ async def paper_venue(state_dir: Path, in_process: bool) -> Any:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [str(ROOT / ".venv" / "bin" / "chimera"), "venue", "serve", "--port", str(port),
-               "--seed", "1", "--warmup-ms", "60000",
-               "--state-dir", str(state_dir) if venue_state else ""]  # fmt: skip
+               "--seed", "1", "--warmup-ms", "60000", "--state-dir", str(state_dir)]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -303,19 +296,11 @@ async def run_on(tmp: Path, base_url: str, intents: int, venue_book: bool, strea
         redis_server.stop()
 
 
-def add_venue_options(parser: argparse.ArgumentParser) -> None:
+def add_wake_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cpu-wake-latency-us", type=int, default=None,
         help="hold this PM QoS CPU wake-latency bound during the run (default: none)",
     )  # fmt: skip
-    parser.add_argument(
-        "--venue-state", action="store_true", help="let the venue save its state to disk"
-    )
-
-
-def set_venue_options(args: argparse.Namespace) -> None:
-    global venue_state
-    venue_state = args.venue_state
 
 
 def cpu_wake(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
@@ -334,11 +319,10 @@ def main() -> None:
     parser.add_argument(
         "--pause-ms", type=float, default=0.0, help="idle time between intents (--through-stream)"
     )
-    add_venue_options(parser)
+    add_wake_option(parser)
     args = parser.parse_args()
     global pause_s
     pause_s = args.pause_ms / 1000
-    set_venue_options(args)
     with cpu_wake(args) as bound:
         if bound is not None and not bound.held:
             sys.exit(f"--cpu-wake-latency-us: the bound could not be applied ({bound.device})")
