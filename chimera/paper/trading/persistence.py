@@ -37,6 +37,9 @@ class Snapshot(msgspec.Struct, kw_only=True):
 
 
 _snapshot = msgspec.json.Decoder(Snapshot)
+# Which form a file is in, by its keys: a damaged snapshot must not read as an empty old-form
+# state (VenueState ignores unknown fields), which would then be saved over the account.
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _whole_state = msgspec.json.Decoder(VenueState)  # the single-file form before the history file
 _history = msgspec.json.Decoder(HistoryRecord)
 
@@ -63,14 +66,14 @@ def load_state(path: Path) -> VenueState | None:
         history.unlink(missing_ok=True)
         return None
     try:
+        fields = _top_level.decode(data)
+        if "history_bytes" not in fields:  # the old single-file form: split it once
+            whole = _whole_state.decode(data)
+            save_state(path, whole)
+            return whole
         snapshot = _snapshot.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        try:
-            whole = _whole_state.decode(data)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            raise _unreadable(path, exc) from exc
-        save_state(path, whole)  # the old single-file form: split it once
-        return whole
+        raise _unreadable(path, exc) from exc
     try:
         with history.open("r+b") as handle:
             covered = handle.read(snapshot.history_bytes)

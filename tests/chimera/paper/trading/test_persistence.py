@@ -38,9 +38,10 @@ def stop_market(trigger: str) -> AlgoOrderRequest:
 
 def trade_everything(venue: TradingVenue, market: TinyMarket) -> None:
     """Leave some of everything the state holds, final and still open."""
-    venue.spot.place(
-        order(side="BUY", type="LIMIT", quantity=D("0.01"), price=D("50000.00"), time_in_force="GTC")
+    limit = order(
+        side="BUY", type="LIMIT", quantity=D("0.01"), price=D("50000.00"), time_in_force="GTC"
     )
+    venue.spot.place(limit)
     venue.spot.place(order(side="BUY", type="MARKET", quantity=D("0.1")))
     venue.futures.place(order(side="BUY", type="MARKET", quantity=D("0.1")))
     venue.algos.place(stop_market("59000"))
@@ -86,7 +87,7 @@ def test_state_round_trips_through_snapshot_and_history(tmp_path: Path) -> None:
 
 
 def test_each_save_appends_only_what_became_history(tmp_path: Path) -> None:
-    venue, market, _ = make_venue(usdt="1000000", futures="1000000")
+    venue, _, _ = make_venue(usdt="1000000", futures="1000000")
     path = tmp_path / "state.json"
     saver = StateSaver(path, venue.state, 0)
     snapshot_sizes = []
@@ -120,7 +121,7 @@ def test_an_order_still_open_is_journaled_when_it_ends(tmp_path: Path) -> None:
 
 def test_history_no_snapshot_covers_is_dropped(tmp_path: Path) -> None:
     """A crash between appending history and writing the snapshot leaves the last saved state."""
-    venue, market, _ = make_venue(usdt="100000")
+    venue, _, _ = make_venue(usdt="100000")
     path = tmp_path / "state.json"
     saver = StateSaver(path, venue.state, 0)
     venue.spot.place(order(side="BUY", type="MARKET", quantity=D("0.1")))
@@ -152,6 +153,18 @@ def test_corrupt_snapshot_is_refused_with_both_file_names(tmp_path: Path) -> Non
         load_state(path)
     assert "state.json" in caught.value.message
     assert caught.value.hint is not None and history_path(path).name in caught.value.hint
+
+
+def test_a_damaged_snapshot_is_not_read_as_an_empty_account(tmp_path: Path) -> None:
+    venue, _, _ = make_venue(usdt="100000")
+    venue.spot.place(order(side="BUY", type="MARKET", quantity=D("0.1")))
+    path = tmp_path / "state.json"
+    save_state(path, venue.state)
+    history = history_path(path).read_bytes()
+    path.write_bytes(path.read_bytes().replace(b'"balances":{', b'"balances":{"X":5,', 1))
+    with pytest.raises(ConfigError, match=r"state\.json"):
+        load_state(path)
+    assert history_path(path).read_bytes() == history  # nothing written over it
 
 
 def test_the_old_single_file_form_is_converted(tmp_path: Path) -> None:
