@@ -1,7 +1,9 @@
 """The venue's state: balances, orders, fills, positions, income, transfers and id counters.
 
 These Structs are the venue's own mutable records (not messages): the engine updates them in
-place and ``persistence`` writes the whole ``VenueState`` as JSON. Every amount is a Decimal.
+place and ``persistence`` saves them as JSON (a snapshot of the open state plus the history,
+``history``). Orders are never removed and a final record never changes again, which the
+history relies on. Every amount is a Decimal.
 """
 
 from __future__ import annotations
