@@ -14,9 +14,11 @@ on the order path is in ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
@@ -30,14 +32,14 @@ ENV_VAR = "CHIMERA_CPU_WAKE_LATENCY_US"
 MAX_US = 2_000_000_000
 
 
-def parse_wake_latency(raw: str | None, *, source: str = ENV_VAR) -> int | None:
+def parse_wake_latency(raw: str | None) -> int | None:
     """Return the bound in ``raw`` (microseconds), None when unset, or raise ``ConfigError``."""
     if raw is None or not raw.strip():
         return None
     text = raw.strip()
     if not text.isdigit() or int(text) > MAX_US:
         raise ConfigError(
-            f"{source}={raw!r} is not a whole number of microseconds from 0 to {MAX_US}",
+            f"{ENV_VAR}={raw!r} is not a whole number of microseconds from 0 to {MAX_US}",
             hint="use 0 to keep idle CPUs polling, a bound such as 20, or leave it unset",
         )
     return int(text)
@@ -102,3 +104,8 @@ class CpuWakeLatency:
         if self._fd is not None:
             os.close(self._fd)  # closing the file is what withdraws the request
             self._fd = None
+
+
+def bounded(max_us: int | None) -> AbstractContextManager[CpuWakeLatency | None]:
+    """Return a context holding ``max_us`` (a ``CpuWakeLatency``), or nothing when None."""
+    return contextlib.nullcontext() if max_us is None else CpuWakeLatency(max_us)

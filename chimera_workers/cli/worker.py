@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -16,7 +15,7 @@ import typer
 
 from chimera_workers.cli.common import run, user_errors
 from chimera_workers.connections import open_db_pool, open_redis
-from chimera_workers.cpu_wake import MAX_US, CpuWakeLatency
+from chimera_workers.cpu_wake import MAX_US, bounded
 from chimera_workers.endpoints import resolve_database_url, resolve_redis_url
 from chimera_workers.errors import ConfigError
 from chimera_workers.metrics import WorkerMetrics
@@ -105,9 +104,8 @@ def worker(
     wake_bound = (
         settings.cpu_wake_latency_us if cpu_wake_latency_us is None else cpu_wake_latency_us
     )
-    wake = contextlib.nullcontext() if wake_bound is None else CpuWakeLatency(wake_bound)
     try:
-        with wake:
+        with bounded(wake_bound):
             run(
                 _run(
                     app,

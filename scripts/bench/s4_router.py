@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from chimera.paper.venue import PaperVenue  # noqa: E402
 from chimera.venues.settings import VenueSettings  # noqa: E402
 from chimera_workers.codec import entry_fields  # noqa: E402
 from chimera_workers.connections import RedisClient, open_db_pool, open_redis  # noqa: E402
-from chimera_workers.cpu_wake import CpuWakeLatency  # noqa: E402
+from chimera_workers.cpu_wake import bounded  # noqa: E402
 from chimera_workers.keys import PAYLOAD_FIELD  # noqa: E402
 from chimera_workers.migrations import upgrade  # noqa: E402
 from chimera_workers.topology_loader import load_app  # noqa: E402
@@ -305,9 +306,13 @@ def add_wake_option(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def cpu_wake(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
-    bound = args.cpu_wake_latency_us
-    return contextlib.nullcontext() if bound is None else CpuWakeLatency(bound)
+@contextlib.contextmanager
+def cpu_wake(args: argparse.Namespace) -> Iterator[None]:
+    """Hold ``--cpu-wake-latency-us`` for the run; a bench asked for it must not run without."""
+    with bounded(args.cpu_wake_latency_us) as bound:
+        if bound is not None and not bound.held:
+            sys.exit(f"--cpu-wake-latency-us: the bound could not be applied ({bound.device})")
+        yield
 
 
 def main() -> None:
@@ -325,9 +330,7 @@ def main() -> None:
     args = parser.parse_args()
     global pause_s
     pause_s = args.pause_ms / 1000
-    with cpu_wake(args) as bound:
-        if bound is not None and not bound.held:
-            sys.exit(f"--cpu-wake-latency-us: the bound could not be applied ({bound.device})")
+    with cpu_wake(args):
         uvloop.run(run(args.intents, args.venue_book, args.in_process_venue, args.through_stream))
 
 

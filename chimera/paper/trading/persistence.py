@@ -128,7 +128,6 @@ class StateSaver:
         self, path: Path | None, state: VenueState, debounce_ms: int, *, fresh: bool = False
     ) -> None:
         self.path = path
-        self.state = state
         self.debounce_s = debounce_ms / 1000.0
         self.saves = 0
         # fresh: nothing is written yet, so the whole history is still to journal.
